@@ -1,0 +1,50 @@
+"""The request being served, if any: set by the web middleware, read by the reporter."""
+
+from __future__ import annotations
+
+import threading
+from contextvars import ContextVar
+from typing import Any
+
+__all__ = ["RequestScope", "current_request"]
+
+
+class RequestScope:
+    """A request in flight: its route for violation attributes and its violation count."""
+
+    __slots__ = ("_lock", "method", "path", "route", "span", "violations")
+
+    def __init__(
+        self,
+        method: str | None = None,
+        route: str | None = None,
+        path: str | None = None,
+        span: Any = None,
+    ) -> None:
+        self.method = method
+        self.route = route
+        self.path = path
+        self.span = span
+        self.violations = 0
+        self._lock = threading.Lock()
+
+    def add(self, count: int) -> None:
+        """Count violations reported while this request was served."""
+        with self._lock:
+            self.violations += count
+
+    def attributes(self) -> dict[str, str]:
+        """``http.route`` (or ``url.path`` when no template is known) and the method."""
+        attributes: dict[str, str] = {}
+        if self.route:
+            attributes["http.route"] = self.route
+        elif self.path:
+            attributes["url.path"] = self.path
+        if self.method:
+            attributes["http.request.method"] = self.method
+        return attributes
+
+
+current_request: ContextVar[RequestScope | None] = ContextVar(
+    "shadowguard_request", default=None
+)

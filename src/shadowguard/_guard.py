@@ -1,0 +1,833 @@
+"""The ``@guarded`` decorator and the per-call path.
+
+Everything expensive happens once: at decoration (assumptions bound and validated, signature
+read) or on the first call (annotations resolved and compiled, so classes defined later in the
+module are found). A call then costs a generation check, a sampling decision and the checks.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import threading
+import time
+import weakref
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar, overload
+
+import wrapt
+
+from shadowguard import _log, _report
+from shadowguard._assumptions import Assumption, GuardInfo, TypeAssumption
+from shadowguard._call import Binder, Call
+from shadowguard._config import Mode, parse_fraction, parse_mode, resolve_mode, settings
+from shadowguard._faults import internal_error
+from shadowguard._paths import _rng
+from shadowguard._shapes import capture, type_name
+from shadowguard._typecheck import (
+    TypeCheck,
+    Unresolved,
+    compile_annotation,
+    generator_types,
+    resolve_annotations,
+)
+from shadowguard._violation import AssumptionViolation, Violation
+
+__all__ = ["Guard", "guarded", "register_provider"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_perf_ns = time.perf_counter_ns
+_random = _rng.random
+_RESULT_ONLY: Any = object()
+"""``begin`` found nothing to follow but a return-type check: no ``Call`` is allocated."""
+
+Provider = Callable[["Guard"], Sequence[Assumption]]
+_providers: list[Provider] = []
+_registry: weakref.WeakSet[Guard] = weakref.WeakSet()
+_registry_lock = threading.Lock()
+_BUDGET_FLOOR = 0.001
+_POSITIONAL = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+
+
+def register_provider(provider: Provider) -> None:
+    """Add assumptions to every guard on its next refresh (the envelope uses this)."""
+    if provider not in _providers:
+        _providers.append(provider)
+    settings.generation += 1
+
+
+def all_guards() -> list[Guard]:
+    """Every live guard of the process."""
+    with _registry_lock:
+        return list(_registry)
+
+
+class Guard:
+    """The compiled state of one guarded callable; the wrappers below drive it."""
+
+    __slots__ = (
+        "__weakref__",
+        "_lock",
+        "after_exception",
+        "after_finish",
+        "after_return",
+        "avg_check_ns",
+        "avg_fn_ns",
+        "base_rate",
+        "before_always",
+        "before_data",
+        "binder",
+        "budget",
+        "checks",
+        "code",
+        "counts_in_flight",
+        "declared",
+        "decorator_mode",
+        "decorator_rate",
+        "enforce",
+        "extra",
+        "fast_args",
+        "func",
+        "gen",
+        "in_flight",
+        "info",
+        "kind",
+        "mode",
+        "name",
+        "needs_call",
+        "needs_call_always",
+        "off",
+        "peak_in_flight",
+        "rate",
+        "return_check",
+        "return_data",
+        "timed",
+        "type_assumptions",
+        "types",
+        "types_ready",
+    )
+
+    def __init__(
+        self,
+        func: Callable[..., Any],
+        assumptions: Sequence[Assumption],
+        *,
+        name: str,
+        types: bool,
+        mode: Mode | None,
+        sample_rate: float | None,
+        kind: str,
+    ) -> None:
+        self.func = func
+        self.name = name
+        self.kind = kind
+        self.types = types
+        self.decorator_mode = mode
+        self.decorator_rate = sample_rate
+        try:
+            signature = inspect.signature(func)
+        except (TypeError, ValueError):
+            signature = inspect.Signature(
+                [inspect.Parameter("args", inspect.Parameter.VAR_POSITIONAL)]
+            )
+        self.binder = Binder(signature)
+        self.info = GuardInfo(name, self.binder.names, kind in ("generator", "asyncgen"))
+        for assumption in assumptions:
+            assumption.bind(self.info)
+        self.declared = tuple(assumptions)
+        self.code = _code_attributes(func)
+        self._lock = threading.RLock()
+        self.in_flight = 0
+        self.peak_in_flight = 0
+        self.checks = _tallies_counter(name)
+        self.types_ready = not types
+        self.type_assumptions: tuple[TypeAssumption, ...] = ()
+        self.fast_args: tuple[tuple[int, str, bool, tuple[type, ...], Any, TypeAssumption], ...] = ()
+        self.return_check: TypeCheck | None = None
+        self.extra: tuple[Assumption, ...] = ()
+        self.avg_fn_ns = 0.0
+        self.avg_check_ns = 0.0
+        self.gen = -1
+        self.off = False
+        self.mode = Mode.OBSERVE
+        self.enforce = False
+        self._set_plan((), None)
+        with _registry_lock:
+            _registry.add(self)
+
+    # -- planning (on configuration changes only) ---------------------------------------------
+
+    def refresh(self) -> None:
+        """Re-read settings: mode, sampling, envelope assumptions. Never raises."""
+        generation = settings.generation
+        try:
+            with self._lock:
+                mode = resolve_mode(self.name, self.decorator_mode)
+                self.mode = mode
+                self.enforce = mode is Mode.ENFORCE
+                if mode is not Mode.OFF:
+                    if not self.types_ready:
+                        self._compile_types()
+                    extra: list[Assumption] = []
+                    for provider in _providers:
+                        try:
+                            extra.extend(provider(self))
+                        except Exception as exc:
+                            internal_error("guard.provider", exc)
+                    self.extra = tuple(extra)
+                    self._set_plan(self.extra, settings.overhead_budget)
+                self.off = mode is Mode.OFF
+                self.gen = generation
+        except Exception as exc:
+            internal_error("guard.refresh", exc)
+            self.off = True
+            self.gen = generation
+
+    def _set_plan(self, extra: Sequence[Assumption], budget: float | None) -> None:
+        fast = {a for *_, a in self.fast_args}
+        everything = (*self.type_assumptions, *self.declared, *extra)
+        self.before_data = tuple(
+            a for a in everything if a.data and a.when == "before" and a not in fast
+        )
+        self.before_always = tuple(a for a in everything if not a.data and a.when == "before")
+        self.return_data = tuple(
+            a
+            for a in everything
+            if a.data and a.when in ("return", "finish") and a is not self._return_assumption()
+        )
+        self.after_return = tuple(
+            a for a in everything if not a.data and a.when in ("return", "finish")
+        )
+        self.after_exception = tuple(a for a in everything if a.when in ("exception", "finish"))
+        self.after_finish = tuple(a for a in everything if a.when == "finish")
+        self.counts_in_flight = any(a.counts_in_flight for a in everything)
+        self.budget = budget
+        self.timed = budget is not None or any(a.timed for a in everything)
+        self.needs_call = bool(
+            self.timed
+            or self.counts_in_flight
+            or self.before_data
+            or self.before_always
+            or self.return_data
+            or self.after_return
+            or self.after_exception
+        )
+        self.needs_call_always = bool(
+            self.timed
+            or self.counts_in_flight
+            or self.before_always
+            or self.after_return
+            or self.after_exception
+        )
+        rate = self.decorator_rate if self.decorator_rate is not None else settings.sample_rate
+        self.base_rate = rate
+        self.rate = rate
+
+    def _return_assumption(self) -> TypeAssumption | None:
+        for assumption in self.type_assumptions:
+            if assumption.name == "return":
+                return assumption
+        return None
+
+    def _compile_types(self) -> None:
+        self.types_ready = True
+        try:
+            hints = resolve_annotations(self.func)
+        except Exception as exc:
+            internal_error("guard.annotations", exc)
+            return
+        compiled: list[TypeAssumption] = []
+        fast: list[tuple[int, str, bool, tuple[type, ...], Any, TypeAssumption]] = []
+        params = inspect.signature(self.func).parameters if hints else {}
+        positions = {name: i for i, name in enumerate(self.binder.names)}
+        for name, hint in hints.items():
+            if isinstance(hint, Unresolved):
+                _log.diagnostic(
+                    "annotation_unresolved",
+                    guard=self.name,
+                    parameter=name,
+                    annotation=hint.text,
+                    reason=hint.reason,
+                )
+                continue
+            if name == "return" and self.kind in ("generator", "asyncgen"):
+                hint = generator_types(hint)[1]
+                if hint is None or self.kind == "asyncgen":
+                    continue
+            try:
+                check = compile_annotation(hint)
+            except Exception as exc:
+                internal_error("guard.compile", exc)
+                continue
+            if check is None:
+                continue
+            param = params.get(name)
+            if param is not None and param.kind is inspect.Parameter.VAR_POSITIONAL:
+                check = compile_annotation(tuple[hint, ...])  # type: ignore[valid-type]
+            elif param is not None and param.kind is inspect.Parameter.VAR_KEYWORD:
+                check = compile_annotation(dict[str, hint])  # type: ignore[valid-type]
+            if check is None:
+                continue
+            assumption = TypeAssumption(name, check)
+            compiled.append(assumption)
+            if name == "return":
+                self.return_check = check
+            elif param is not None and param.kind in (
+                *_POSITIONAL,
+                inspect.Parameter.KEYWORD_ONLY,
+            ):
+                position = positions[name] if param.kind in _POSITIONAL else -1
+                keyword_ok = param.kind is not inspect.Parameter.POSITIONAL_ONLY
+                fast.append((position, name, keyword_ok, check.outer, check.deep, assumption))
+        self.type_assumptions = tuple(compiled)
+        self.fast_args = tuple(fast)
+
+    # -- the per-call path ------------------------------------------------------------------------
+
+    def violation(self, assumption: Assumption, observed: str, call: Call | None) -> Violation:
+        """A :class:`Violation` of ``assumption``; the value only when capture is on."""
+        value = None
+        if settings.capture_values and call is not None:
+            try:
+                raw = assumption.capture(call)
+                from shadowguard._paths import MISSING
+
+                if raw is not MISSING:
+                    value = capture(raw, assumption.path)
+            except Exception as exc:
+                internal_error("guard.capture", exc)
+        return Violation(
+            guard=self.name,
+            assumption=assumption.text,
+            kind=assumption.kind,
+            mode=self.mode.value,
+            expected=assumption.expected,
+            observed=observed,
+            path=assumption.path,
+            value=value,
+        )
+
+    def _run(self, assumptions: Sequence[Assumption], call: Call) -> None:
+        for assumption in assumptions:
+            try:
+                observed = assumption.check(call)
+            except Exception as exc:
+                internal_error(f"check {self.name} {assumption.text}", exc)
+                continue
+            if observed is not None:
+                self._add(call, assumption, observed)
+
+    def _add(self, call: Call, assumption: Assumption, observed: str) -> None:
+        violation = self.violation(assumption, observed, call)
+        if call.violations is None:
+            call.violations = [violation]
+        else:
+            call.violations.append(violation)
+
+    def begin(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        """Before the call: data checks (if sampled) and the every-call ones.
+
+        Returns ``None`` when nothing remains to do after the call, :data:`_RESULT_ONLY` when
+        only the return type is left, else a :class:`Call`. In enforce mode raises
+        :class:`AssumptionViolation` for what is already broken (the function is not called).
+        """
+        rate = self.rate
+        checked = rate >= 1.0 or _random() < rate
+        found: list[tuple[TypeAssumption, str]] | None = None
+        started = 0
+        if checked:
+            next(self.checks)
+            if self.budget is not None:
+                started = _perf_ns()
+            try:
+                count = len(args)
+                for position, name, keyword_ok, outer, deep, assumption in self.fast_args:
+                    if 0 <= position < count:
+                        value = args[position]
+                    elif keyword_ok and name in kwargs:
+                        value = kwargs[name]
+                    else:
+                        continue
+                    if isinstance(value, outer):
+                        if deep is None:
+                            continue
+                        observed = deep(value)
+                        if observed is None:
+                            continue
+                    else:
+                        observed = type_name(value)
+                    if found is None:
+                        found = []
+                    found.append((assumption, observed))
+            except Exception as exc:
+                internal_error(f"check {self.name} types", exc)
+            if found is None and not self.needs_call:
+                return None if self.return_check is None else _RESULT_ONLY
+        elif not self.needs_call_always:
+            return None
+        call = Call(self.binder, args, kwargs)
+        call.checked = checked
+        try:
+            if found is not None:
+                for assumption, observed in found:
+                    self._add(call, assumption, observed)
+            if checked and self.before_data:
+                self._run(self.before_data, call)
+            if started:
+                self._note_check_cost(_perf_ns() - started)
+            if self.counts_in_flight:
+                with self._lock:
+                    self.in_flight += 1
+                    call.in_flight = self.in_flight
+                    if self.in_flight > self.peak_in_flight:
+                        self.peak_in_flight = self.in_flight
+            if self.before_always:
+                self._run(self.before_always, call)
+        except Exception as exc:
+            internal_error(f"guard {self.name} begin", exc)
+        if self.timed or call.violations:
+            call.started_ns = _perf_ns()
+        if call.violations and self.enforce:
+            self._leave(call)
+            self._emit(call)
+            raise AssumptionViolation(call.violations)
+        return call
+
+    def _leave(self, call: Call) -> None:
+        if call.in_flight:
+            with self._lock:
+                self.in_flight -= 1
+            call.in_flight = 0
+
+    def _emit(self, call: Call) -> None:
+        violations = call.violations
+        if violations:
+            try:
+                _report.emit(self.name, violations, self.code, call.started_ns or None)
+            except Exception as exc:  # pragma: no cover - emit isolates its sinks
+                internal_error("guard.emit", exc)
+
+    def returned(self, call: Call, result: Any) -> None:
+        """After a normal return (or generator exhaustion). Raises only in enforce mode."""
+        already = len(call.violations) if call.violations else 0
+        try:
+            if call.started_ns:
+                call.elapsed_ns = _perf_ns() - call.started_ns
+            self._leave(call)
+            call.result = result
+            if call.checked:
+                if self.return_check is not None:
+                    observed = self.return_check.observe(result)
+                    if observed is not None:
+                        assumption = self._return_assumption()
+                        if assumption is not None:
+                            self._add(call, assumption, observed)
+                if self.return_data:
+                    self._run(self.return_data, call)
+            if self.after_return:
+                self._run(self.after_return, call)
+            if self.budget is not None and call.elapsed_ns is not None:
+                self._note_run_time(call.elapsed_ns)
+        except Exception as exc:
+            internal_error(f"guard {self.name} returned", exc)
+        self._emit(call)
+        if self.enforce and call.violations and len(call.violations) > already:
+            raise AssumptionViolation(call.violations[already:])
+
+    def raised(self, call: Call, exc: BaseException) -> None:
+        """After the function raised ``exc``. Raises ``AssumptionViolation`` from it only in
+        enforce mode, and only for an ``Exception`` (cancellation and exits pass untouched)."""
+        already = len(call.violations) if call.violations else 0
+        try:
+            if call.started_ns:
+                call.elapsed_ns = _perf_ns() - call.started_ns
+            self._leave(call)
+            if isinstance(exc, Exception):
+                call.exception = exc
+                self._run(self.after_exception, call)
+            elif isinstance(exc, GeneratorExit):  # the consumer stopped early: time still counts
+                self._run(self.after_finish, call)
+        except Exception as fault:
+            internal_error(f"guard {self.name} raised", fault)
+        self._emit(call)
+        if (
+            self.enforce
+            and isinstance(exc, Exception)
+            and call.violations
+            and len(call.violations) > already
+        ):
+            raise AssumptionViolation(call.violations[already:]) from exc
+
+    def result_only(self, args: tuple[Any, ...], kwargs: dict[str, Any], result: Any) -> None:
+        """The light path's return-type check (no ``Call`` unless it fails)."""
+        check = self.return_check
+        try:
+            observed = check.observe(result) if check is not None else None
+        except Exception as exc:
+            internal_error(f"check {self.name} return", exc)
+            return
+        if observed is None:
+            return
+        call = Call(self.binder, args, kwargs)
+        call.result = result
+        assumption = self._return_assumption()
+        if assumption is None:  # pragma: no cover - return_check implies the assumption
+            return
+        self._add(call, assumption, observed)
+        self._emit(call)
+        if self.enforce:
+            raise AssumptionViolation(list(call.violations or ()))
+
+    # -- overhead budget ------------------------------------------------------------------------
+
+    def _note_check_cost(self, ns: int) -> None:
+        self.avg_check_ns = ns if not self.avg_check_ns else 0.9 * self.avg_check_ns + 0.1 * ns
+        self._adapt()
+
+    def _note_run_time(self, ns: int) -> None:
+        self.avg_fn_ns = ns if not self.avg_fn_ns else 0.9 * self.avg_fn_ns + 0.1 * ns
+        self._adapt()
+
+    def _adapt(self) -> None:
+        budget = self.budget
+        if budget is None or not self.avg_check_ns or not self.avg_fn_ns:
+            return
+        allowed = budget * self.avg_fn_ns / self.avg_check_ns
+        self.rate = max(_BUDGET_FLOOR, min(self.base_rate, allowed))
+
+
+def _tallies_counter(name: str) -> Any:
+    from shadowguard import _tallies
+
+    return _tallies.check_counter(name)
+
+
+def _code_attributes(func: Callable[..., Any]) -> dict[str, Any]:
+    target: Any = inspect.unwrap(func) if callable(func) else func
+    target = getattr(target, "func", target)  # functools.partial
+    attributes: dict[str, Any] = {}
+    qualname = getattr(target, "__qualname__", None)
+    if isinstance(qualname, str):
+        attributes["code.function.name"] = qualname
+    code = getattr(target, "__code__", None)
+    if code is not None:
+        attributes["code.file.path"] = code.co_filename
+        attributes["code.line.number"] = code.co_firstlineno
+    return attributes
+
+
+# -- the wrappers, one per kind of callable ------------------------------------------------------
+
+
+def _sync(guard: Guard, func: Callable[..., Any]) -> Callable[..., Any]:
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        g = guard
+        if g.gen != settings.generation:
+            g.refresh()
+        if g.off:
+            return func(*args, **kwargs)
+        call = g.begin(args, kwargs)
+        if call is None:
+            return func(*args, **kwargs)
+        if call is _RESULT_ONLY:
+            result = func(*args, **kwargs)
+            g.result_only(args, kwargs, result)
+            return result
+        try:
+            result = func(*args, **kwargs)
+        except BaseException as exc:
+            g.raised(call, exc)
+            raise
+        g.returned(call, result)
+        return result
+
+    return wrapper
+
+
+def _coroutine(guard: Guard, func: Callable[..., Any]) -> Callable[..., Any]:
+    async def wrapper(*args: Any, **kwargs: Any) -> Any:
+        g = guard
+        if g.gen != settings.generation:
+            g.refresh()
+        if g.off:
+            return await func(*args, **kwargs)
+        call = g.begin(args, kwargs)
+        if call is None:
+            return await func(*args, **kwargs)
+        if call is _RESULT_ONLY:
+            result = await func(*args, **kwargs)
+            g.result_only(args, kwargs, result)
+            return result
+        try:
+            result = await func(*args, **kwargs)
+        except BaseException as exc:
+            g.raised(call, exc)
+            raise
+        g.returned(call, result)
+        return result
+
+    return wrapper
+
+
+def _generator(guard: Guard, func: Callable[..., Any]) -> Callable[..., Any]:
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        g = guard
+        if g.gen != settings.generation:
+            g.refresh()
+        if g.off:
+            return (yield from func(*args, **kwargs))
+        call = g.begin(args, kwargs)
+        if call is None:
+            return (yield from func(*args, **kwargs))
+        if call is _RESULT_ONLY:
+            result = yield from func(*args, **kwargs)
+            g.result_only(args, kwargs, result)
+            return result
+        try:
+            result = yield from func(*args, **kwargs)
+        except BaseException as exc:
+            g.raised(call, exc)
+            raise
+        g.returned(call, result)
+        return result
+
+    return wrapper
+
+
+def _async_generator(guard: Guard, func: Callable[..., Any]) -> Callable[..., Any]:
+    async def wrapper(*args: Any, **kwargs: Any) -> Any:
+        g = guard
+        if g.gen != settings.generation:
+            g.refresh()
+        call = None if g.off else g.begin(args, kwargs)
+        if call is _RESULT_ONLY:
+            call = None
+        inner = func(*args, **kwargs)
+        sent: Any = None
+        thrown: BaseException | None = None
+        try:
+            while True:
+                try:
+                    if thrown is not None:
+                        error, thrown = thrown, None
+                        item = await inner.athrow(error)
+                    else:
+                        item = await inner.asend(sent)
+                except StopAsyncIteration:
+                    break
+                try:
+                    sent = yield item
+                except GeneratorExit:
+                    await inner.aclose()
+                    raise
+                except BaseException as exc:
+                    thrown = exc
+        except BaseException as exc:
+            if call is not None:
+                g.raised(call, exc)
+            raise
+        if call is not None:
+            g.returned(call, None)
+
+    return wrapper
+
+
+def _proxy(guard: Guard, target: Any) -> Any:
+    """Callables that are not functions (partials, callable instances): a wrapt proxy keeps
+    their attributes visible while the call goes through the guard."""
+
+    def handler(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        g = guard
+        if g.gen != settings.generation:
+            g.refresh()
+        if g.off:
+            return wrapped(*args, **kwargs)
+        call = g.begin(args, kwargs)
+        if call is None:
+            return wrapped(*args, **kwargs)
+        if call is _RESULT_ONLY:
+            result = wrapped(*args, **kwargs)
+            g.result_only(args, kwargs, result)
+            return result
+        try:
+            result = wrapped(*args, **kwargs)
+        except BaseException as exc:
+            g.raised(call, exc)
+            raise
+        g.returned(call, result)
+        return result
+
+    return wrapt.FunctionWrapper(target, handler)
+
+
+# -- the decorator ---------------------------------------------------------------------------------
+
+
+def _kind(func: Any) -> str:
+    if inspect.isasyncgenfunction(func):
+        return "asyncgen"
+    if inspect.iscoroutinefunction(func):
+        return "coroutine"
+    if inspect.isgeneratorfunction(func):
+        return "generator"
+    return "function"
+
+
+def _default_name(func: Any) -> str:
+    target = getattr(func, "func", func)  # functools.partial
+    module = getattr(target, "__module__", None) or "?"
+    qualname = getattr(target, "__qualname__", None) or type(target).__qualname__
+    return f"{module}.{qualname}"
+
+
+def _decorate(
+    target: Any,
+    assumptions: tuple[Assumption, ...],
+    name: str | None,
+    types: bool,
+    mode: Mode | None,
+    sample_rate: float | None,
+    suffix: str = "",
+) -> Any:
+    if isinstance(target, classmethod):
+        return classmethod(
+            _decorate(target.__func__, assumptions, name, types, mode, sample_rate)
+        )
+    if isinstance(target, staticmethod):
+        return staticmethod(
+            _decorate(target.__func__, assumptions, name, types, mode, sample_rate)
+        )
+    if isinstance(target, property):
+        parts = {}
+        for attr, label in (("fget", ""), ("fset", ".setter"), ("fdel", ".deleter")):
+            accessor = getattr(target, attr)
+            parts[attr] = (
+                None
+                if accessor is None
+                else _decorate(
+                    accessor,
+                    assumptions if attr == "fget" else (),
+                    None if name is None else name + label,
+                    types,
+                    mode,
+                    sample_rate,
+                    label,
+                )
+            )
+        return type(target)(parts["fget"], parts["fset"], parts["fdel"], target.__doc__)
+    if isinstance(target, functools.cached_property):
+        return functools.cached_property(
+            _decorate(target.func, assumptions, name, types, mode, sample_rate)
+        )
+    if not callable(target):
+        raise TypeError(
+            f"@guarded can only decorate a callable, got {type(target).__name__}"
+            + (f" (guard {name!r})" if name else "")
+        )
+    guard_name = name if name is not None else _default_name(target) + suffix
+    kind = _kind(target)
+    guard = Guard(
+        target,
+        assumptions,
+        name=guard_name,
+        types=types,
+        mode=mode,
+        sample_rate=sample_rate,
+        kind=kind,
+    )
+    if settings.mode_from_env_off:
+        return target  # SHADOWGUARD_MODE=off at start-up: validated, then not installed at all
+    if not (inspect.isfunction(target) or inspect.ismethod(target)):
+        if kind == "function":
+            return _proxy(guard, target)
+    build = {
+        "function": _sync,
+        "coroutine": _coroutine,
+        "generator": _generator,
+        "asyncgen": _async_generator,
+    }[kind]
+    wrapper = build(guard, target)
+    functools.update_wrapper(wrapper, target)
+    wrapper.__shadowguard__ = guard  # type: ignore[attr-defined]
+    return wrapper
+
+
+@overload
+def guarded(func: F, /) -> F: ...
+
+
+@overload
+def guarded(
+    *assumptions: Assumption,
+    name: str | None = None,
+    types: bool = True,
+    mode: Mode | str | None = None,
+    sample_rate: float | None = None,
+) -> Callable[[F], F]: ...
+
+
+def guarded(
+    *assumptions: Any,
+    name: str | None = None,
+    types: bool = True,
+    mode: Mode | str | None = None,
+    sample_rate: float | None = None,
+) -> Any:
+    """Guard a callable: check its annotations and ``assumptions`` on production calls.
+
+    Use bare (``@guarded``) to check annotated types, or called with assumptions from
+    :mod:`shadowguard.assume`. In observe mode a violation is reported (span event, metric, log)
+    and the call goes on untouched; in enforce mode :class:`AssumptionViolation` is raised.
+    Mistakes (a path naming no parameter, a bad mode...) raise at decoration, naming the guard.
+    """
+    if (
+        len(assumptions) == 1
+        and not isinstance(assumptions[0], Assumption)
+        and (
+            callable(assumptions[0])
+            or isinstance(assumptions[0], (classmethod, staticmethod, property))
+        )
+    ):
+        return _validated(assumptions[0], (), name, types, mode, sample_rate)
+
+    def decorator(target: Any) -> Any:
+        return _validated(target, assumptions, name, types, mode, sample_rate)
+
+    return decorator
+
+
+def _validated(
+    target: Any,
+    assumptions: tuple[Any, ...],
+    name: object,
+    types: object,
+    mode: object,
+    sample_rate: object,
+) -> Any:
+    inner = target
+    while isinstance(inner, (classmethod, staticmethod)):
+        inner = inner.__func__
+    if isinstance(inner, (property, functools.cached_property)):
+        inner = getattr(inner, "fget", None) or getattr(inner, "func", None)
+    label = f"guard {name!r}" if name is not None else f"guard {_default_name(inner)!r}"
+    if name is not None and (not isinstance(name, str) or not name.strip()):
+        raise TypeError(f"@guarded: name must be a non-empty string, got {name!r}")
+    if not isinstance(types, bool):
+        raise TypeError(f"{label}: types must be True or False, got {types!r}")
+    for item in assumptions:
+        if not isinstance(item, Assumption):
+            raise TypeError(
+                f"{label}: expected assumptions from shadowguard.assume, got "
+                f"{type(item).__name__}"
+            )
+    checked_mode: Mode | None = None
+    checked_rate: float | None = None
+    try:
+        if mode is not None:
+            checked_mode = parse_mode(mode)
+        if sample_rate is not None:
+            checked_rate = parse_fraction(sample_rate, "sample_rate")
+    except ValueError as exc:
+        raise ValueError(f"{label}: {exc}") from None
+    return _decorate(target, assumptions, name, types, checked_mode, checked_rate)  # type: ignore[arg-type]

@@ -1,0 +1,181 @@
+"""The OpenTelemetry sink: span events (on the current span or an own one) and metrics.
+
+Metrics are observable counters fed from in-process tallies, so counting a violation costs a
+dict update, not an OTel call. Only the OpenTelemetry *API* is imported: the host chooses the SDK.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from opentelemetry import metrics, trace
+
+from shadowguard import _tallies
+from shadowguard._config import settings
+from shadowguard._violation import Violation
+
+__all__ = ["MAX_EVENTS_PER_SPAN", "emit_spans", "ensure_instruments"]
+
+MAX_EVENTS_PER_SPAN = 32
+EVENT_NAME = "shadowguard.violation"
+COUNT_ATTRIBUTE = "shadowguard.violations"
+_MAX_TRACKED_SPANS = 4096
+
+_span_counts: OrderedDict[tuple[int, int], int] = OrderedDict()
+_lock = threading.Lock()
+_tracer: tuple[Any, Any] | None = None
+_instrumented: list[Any] = []
+VERSION = "0.1.0"
+
+
+def _get_tracer() -> Any:
+    global _tracer
+    provider = settings.tracer_provider
+    cached = _tracer
+    if cached is not None and cached[0] is provider:
+        return cached[1]
+    if provider is None:
+        tracer = trace.get_tracer("shadowguard", VERSION)
+    else:
+        tracer = provider.get_tracer("shadowguard", VERSION)
+    _tracer = (provider, tracer)
+    return tracer
+
+
+def event_attributes(
+    violation: Violation, code: dict[str, Any], extra: dict[str, str] | None
+) -> dict[str, Any]:
+    """The contract's attributes of one ``shadowguard.violation`` event."""
+    attributes: dict[str, Any] = {
+        "shadowguard.guard": violation.guard,
+        "shadowguard.assumption": violation.assumption,
+        "shadowguard.kind": violation.kind,
+        "shadowguard.mode": violation.mode,
+        "shadowguard.expected": violation.expected,
+        "shadowguard.observed": violation.observed,
+    }
+    if violation.path is not None:
+        attributes["shadowguard.path"] = violation.path
+    attributes.update(code)
+    if violation.value is not None:
+        attributes["shadowguard.value"] = violation.value
+    if extra:
+        attributes.update(extra)
+    return attributes
+
+
+def add_events(
+    span: Any,
+    violations: Sequence[Violation],
+    code: dict[str, Any],
+    extra: dict[str, str] | None,
+) -> None:
+    """Add events to ``span`` (at most 32 per span; the rest only count) and update its count."""
+    context = span.get_span_context()
+    key = (context.trace_id, context.span_id)
+    with _lock:
+        before = _span_counts.get(key, 0)
+        total = before + len(violations)
+        _span_counts[key] = total
+        _span_counts.move_to_end(key)
+        while len(_span_counts) > _MAX_TRACKED_SPANS:
+            _span_counts.popitem(last=False)
+    room = max(0, MAX_EVENTS_PER_SPAN - before)
+    for violation in violations[:room]:
+        span.add_event(EVENT_NAME, attributes=event_attributes(violation, code, extra))
+    span.set_attribute(COUNT_ATTRIBUTE, total)
+
+
+def emit_spans(
+    guard_name: str,
+    violations: Sequence[Violation],
+    code: dict[str, Any],
+    extra: dict[str, str] | None,
+    started_perf_ns: int | None,
+) -> None:
+    """Put the events on the current recording span, else on an own span covering the call."""
+    current = trace.get_current_span()
+    if current.is_recording():
+        add_events(current, violations, code, extra)
+        return
+    if current.get_span_context().is_valid and not current.get_span_context().trace_flags.sampled:
+        return  # the trace was sampled out: the host asked for no spans here; metrics still count
+    now = time.time_ns()
+    start = now
+    if started_perf_ns:
+        start = now - max(0, time.perf_counter_ns() - started_perf_ns)
+    span = _get_tracer().start_span(f"shadowguard {guard_name}", start_time=start)
+    try:
+        if span.is_recording():
+            add_events(span, violations, code, extra)
+    finally:
+        span.end(end_time=now)
+
+
+# -- metrics ------------------------------------------------------------------------------------
+
+
+def _observe_violations(options: Any) -> Iterable[Any]:
+    return [
+        metrics.Observation(
+            count,
+            {"shadowguard.guard": g, "shadowguard.kind": k, "shadowguard.assumption": a},
+        )
+        for (g, k, a), count in _tallies.violation_counts().items()
+    ]
+
+
+def _observe_checks(options: Any) -> Iterable[Any]:
+    return [
+        metrics.Observation(count, {"shadowguard.guard": guard})
+        for guard, count in _tallies.check_counts().items()
+    ]
+
+
+def _observe_dropped(options: Any) -> Iterable[Any]:
+    return [metrics.Observation(_tallies.internal_errors())]
+
+
+def ensure_instruments() -> None:
+    """Create the observable counters once per meter provider (global or configured)."""
+    provider = settings.meter_provider
+    with _lock:
+        if any(p is provider for p in _instrumented):
+            return
+        _instrumented.append(provider)
+    meter = (
+        metrics.get_meter("shadowguard", VERSION)
+        if provider is None
+        else provider.get_meter("shadowguard", VERSION)
+    )
+    meter.create_observable_counter(
+        "shadowguard.violations",
+        callbacks=[_observe_violations],
+        unit="{violation}",
+        description="Assumption violations observed, by guard, kind and assumption.",
+    )
+    meter.create_observable_counter(
+        "shadowguard.checks",
+        callbacks=[_observe_checks],
+        unit="{call}",
+        description="Calls whose data was checked, by guard.",
+    )
+    meter.create_observable_counter(
+        "shadowguard.internal_errors",
+        callbacks=[_observe_dropped],
+        unit="{error}",
+        description="Faults of shadowguard itself, swallowed so the host never sees them.",
+    )
+
+
+def reset() -> None:
+    """Forget span counts and instrumented providers (tests)."""
+    global _tracer
+    with _lock:
+        _span_counts.clear()
+        _instrumented.clear()
+    _tracer = None

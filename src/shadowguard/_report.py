@@ -1,0 +1,130 @@
+"""Fan-out of violations to every sink: tallies, capture listeners, request, spans, logs.
+
+Each sink is isolated: a sink that raises is an internal fault (logged once, swallowed) and the
+others still run. Logs are rate limited per fingerprint, with a bounded number of fingerprints.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from shadowguard import _log, _otel, _tallies
+from shadowguard._context import current_request
+from shadowguard._faults import internal_error
+from shadowguard._shapes import mask_numbers
+from shadowguard._violation import Violation
+
+__all__ = ["RateLimiter", "add_listener", "emit", "remove_listener"]
+
+Listener = Callable[[Violation], None]
+_listeners: tuple[Listener, ...] = ()
+_listeners_lock = threading.Lock()
+
+
+def add_listener(listener: Listener) -> None:
+    """Receive every violation, unthrottled (``shadowguard.testing`` uses it)."""
+    global _listeners
+    with _listeners_lock:
+        _listeners = (*_listeners, listener)
+
+
+def remove_listener(listener: Listener) -> None:
+    """Stop receiving violations."""
+    global _listeners
+    with _listeners_lock:
+        _listeners = tuple(item for item in _listeners if item is not listener)
+
+
+class RateLimiter:
+    """First occurrence of a fingerprint passes at once, then at most one per ``interval``."""
+
+    def __init__(self, interval: float = 60.0, max_keys: int = 1024) -> None:
+        self.interval = interval
+        self.max_keys = max_keys
+        self._state: OrderedDict[tuple[str, ...], list[float]] = OrderedDict()
+        self._lock = threading.Lock()
+        self.clock: Callable[[], float] = time.monotonic
+
+    def admit(self, key: tuple[str, ...]) -> int | None:
+        """``None`` to hold this one back, else how many were held back since the last one."""
+        now = self.clock()
+        with self._lock:
+            state = self._state.get(key)
+            if state is None:
+                self._state[key] = [now, 0.0]
+                while len(self._state) > self.max_keys:
+                    self._state.popitem(last=False)
+                return 0
+            self._state.move_to_end(key)
+            if now - state[0] >= self.interval:
+                suppressed = int(state[1])
+                state[0], state[1] = now, 0.0
+                return suppressed
+            state[1] += 1
+            return None
+
+    def reset(self) -> None:
+        """Forget every fingerprint (tests)."""
+        with self._lock:
+            self._state.clear()
+
+
+log_limiter = RateLimiter()
+
+
+def fingerprint(violation: Violation) -> tuple[str, str, str]:
+    """Guard, assumption and observed with numbers masked: ``len=12001`` ~ ``len=9``."""
+    return (violation.guard, violation.assumption, mask_numbers(violation.observed))
+
+
+def emit(
+    guard_name: str,
+    violations: Sequence[Violation],
+    code: dict[str, Any],
+    started_perf_ns: int | None = None,
+) -> None:
+    """Report ``violations`` of one call everywhere. Never raises."""
+    for violation in violations:
+        try:
+            _tallies.count_violation(violation.guard, violation.kind, violation.assumption)
+        except Exception as exc:  # pragma: no cover - a dict update
+            internal_error("report.tally", exc)
+    for listener in _listeners:
+        for violation in violations:
+            try:
+                listener(violation)
+            except Exception as exc:
+                internal_error("report.listener", exc)
+    extra: dict[str, str] | None = None
+    try:
+        scope = current_request.get()
+        if scope is not None:
+            scope.add(len(violations))
+            extra = scope.attributes()
+    except Exception as exc:
+        internal_error("report.request", exc)
+    try:
+        _otel.emit_spans(guard_name, violations, code, extra, started_perf_ns)
+    except Exception as exc:
+        internal_error("report.span", exc)
+    for violation in violations:
+        try:
+            suppressed = log_limiter.admit(fingerprint(violation))
+            if suppressed is not None:
+                _log.assumption_violated(
+                    guard=violation.guard,
+                    assumption=violation.assumption,
+                    kind=violation.kind,
+                    mode=violation.mode,
+                    expected=violation.expected,
+                    observed=violation.observed,
+                    path=violation.path,
+                    suppressed=suppressed,
+                    extra=extra,
+                )
+        except Exception as exc:
+            internal_error("report.log", exc)
