@@ -1,0 +1,8 @@
+# Every target goes through .ci/dev.py, which bootstraps .venv with uv on first use.
+# `make test ARGS="-k paths -x"` passes ARGS on to pytest.
+PYTHON ?= python3
+
+.PHONY: demo test lint bench docs clean
+
+demo test lint bench docs clean:
+	$(PYTHON) .ci/dev.py $@ $(ARGS)

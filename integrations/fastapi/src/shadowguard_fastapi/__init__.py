@@ -1,0 +1,3 @@
+"""FastAPI integration for shadowguard: watch every request in shadow mode."""
+
+__all__: list[str] = []
