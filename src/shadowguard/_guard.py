@@ -21,6 +21,7 @@ from shadowguard import _log, _report
 from shadowguard._assumptions import Assumption, GuardInfo, TypeAssumption
 from shadowguard._call import Binder, Call
 from shadowguard._config import Mode, parse_fraction, parse_mode, resolve_mode, settings
+from shadowguard._fastpath import build_checker
 from shadowguard._faults import internal_error
 from shadowguard._paths import _rng
 from shadowguard._shapes import capture, type_name
@@ -87,6 +88,7 @@ class Guard:
         "decorator_rate",
         "enforce",
         "extra",
+        "fast",
         "fast_args",
         "func",
         "gen",
@@ -102,6 +104,8 @@ class Guard:
         "rate",
         "return_check",
         "return_data",
+        "return_deep",
+        "return_outer",
         "timed",
         "type_assumptions",
         "types",
@@ -145,6 +149,9 @@ class Guard:
         self.type_assumptions: tuple[TypeAssumption, ...] = ()
         self.fast_args: tuple[tuple[int, str, bool, tuple[type, ...], Any, TypeAssumption], ...] = ()
         self.return_check: TypeCheck | None = None
+        self.return_outer: tuple[type, ...] | None = None
+        self.return_deep: Any = None
+        self.fast: Any = None
         self.extra: tuple[Assumption, ...] = ()
         self.avg_fn_ns = 0.0
         self.avg_check_ns = 0.0
@@ -178,9 +185,12 @@ class Guard:
                     self.extra = tuple(extra)
                     self._set_plan(self.extra, settings.overhead_budget)
                 self.off = mode is Mode.OFF
+                if self.off:
+                    self.fast = None
                 self.gen = generation
         except Exception as exc:
             internal_error("guard.refresh", exc)
+            self.fast = None
             self.off = True
             self.gen = generation
 
@@ -223,6 +233,15 @@ class Guard:
         rate = self.decorator_rate if self.decorator_rate is not None else settings.sample_rate
         self.base_rate = rate
         self.rate = rate
+        check = self.return_check
+        self.return_outer = None if check is None else check.outer
+        self.return_deep = None if check is None else check.deep
+        self.fast = None
+        if rate >= 1.0 and not self.needs_call:
+            try:
+                self.fast = build_checker(self.fast_args)
+            except Exception as exc:  # pragma: no cover - generated from validated specs
+                internal_error("guard.fastpath", exc)
 
     def _return_assumption(self) -> TypeAssumption | None:
         for assumption in self.type_assumptions:
@@ -325,7 +344,7 @@ class Guard:
         else:
             call.violations.append(violation)
 
-    def begin(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    def begin(self, args: tuple[Any, ...], kwargs: dict[str, Any], counted: bool = False) -> Any:
         """Before the call: data checks (if sampled) and the every-call ones.
 
         Returns ``None`` when nothing remains to do after the call, :data:`_RESULT_ONLY` when
@@ -337,7 +356,8 @@ class Guard:
         found: list[tuple[TypeAssumption, str]] | None = None
         started = 0
         if checked:
-            next(self.checks)
+            if not counted:
+                next(self.checks)
             if self.budget is not None:
                 started = _perf_ns()
             try:
@@ -525,9 +545,24 @@ def _sync(guard: Guard, func: Callable[..., Any]) -> Callable[..., Any]:
         g = guard
         if g.gen != settings.generation:
             g.refresh()
-        if g.off:
+        fast = g.fast
+        if fast is not None:
+            next(g.checks)
+            if fast(args, kwargs):
+                result = func(*args, **kwargs)
+                outer = g.return_outer
+                if outer is None or (
+                    isinstance(result, outer)
+                    and (g.return_deep is None or g.return_deep(result) is None)
+                ):
+                    return result
+                g.result_only(args, kwargs, result)
+                return result
+            call = g.begin(args, kwargs, True)
+        elif g.off:
             return func(*args, **kwargs)
-        call = g.begin(args, kwargs)
+        else:
+            call = g.begin(args, kwargs)
         if call is None:
             return func(*args, **kwargs)
         if call is _RESULT_ONLY:
@@ -550,9 +585,19 @@ def _coroutine(guard: Guard, func: Callable[..., Any]) -> Callable[..., Any]:
         g = guard
         if g.gen != settings.generation:
             g.refresh()
-        if g.off:
+        fast = g.fast
+        if fast is not None:
+            next(g.checks)
+            if fast(args, kwargs):
+                result = await func(*args, **kwargs)
+                if g.return_outer is not None:
+                    g.result_only(args, kwargs, result)
+                return result
+            call = g.begin(args, kwargs, True)
+        elif g.off:
             return await func(*args, **kwargs)
-        call = g.begin(args, kwargs)
+        else:
+            call = g.begin(args, kwargs)
         if call is None:
             return await func(*args, **kwargs)
         if call is _RESULT_ONLY:
@@ -786,7 +831,10 @@ def guarded(
         and not isinstance(assumptions[0], Assumption)
         and (
             callable(assumptions[0])
-            or isinstance(assumptions[0], (classmethod, staticmethod, property))
+            or isinstance(
+                assumptions[0],
+                (classmethod, staticmethod, property, functools.cached_property),
+            )
         )
     ):
         return _validated(assumptions[0], (), name, types, mode, sample_rate)
