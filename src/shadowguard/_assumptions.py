@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import inspect
+import itertools
+import math
+import operator
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
@@ -21,8 +24,8 @@ __all__ = [
     "Monotonic",
     "NotNone",
     "Ordered",
-    "Present",
     "Predicate",
+    "Present",
     "RaisesOnly",
     "Size",
     "TypeAssumption",
@@ -132,6 +135,8 @@ class _PathAssumption(Assumption):
         path = self.parsed
         assert path is not None
         try:
+            if not path.steps:  # the parameter itself: no walk needed
+                return self.leaf(call.argument(path.root))
             return path.walk(call.argument(path.root), self.leaf, self.strict)
         except Unobservable:
             return None
@@ -269,29 +274,41 @@ class Ordered(_PathAssumption):
             n = len(value)
             if n < 2:
                 return None
+            key = None if self.key_path is None and self.key_func is None else self._key
             if n <= _ORDER_FULL:
-                pairs: Any = range(1, n)
-            else:
-                from shadowguard._paths import _rng
+                items = value if isinstance(value, (list, tuple)) else list(value)
+                keys = items if key is None else [key(item) for item in items]
+                in_order = operator.ge if self.descending else operator.le
+                try:  # all pairs at C speed; None/missing keys make it raise: look closer below
+                    if all(map(in_order, keys, itertools.islice(keys, 1, None))):
+                        return None
+                except TypeError:
+                    pass
+                return self._first_break(lambda i: keys[i], range(1, n))
+            from shadowguard._paths import _rng
 
-                pairs = [
-                    *range(1, _ORDER_EDGE + 1),
-                    *range(n - _ORDER_EDGE, n),
-                    *(1 + int(_rng.random() * (n - 1)) for _ in range(_ORDER_EDGE)),
-                ]
-            key = self._key
-            for i in pairs:
-                before, after = key(value[i - 1]), key(value[i])
-                if before is MISSING or after is MISSING or before is None or after is None:
-                    continue
-                wrong = before < after if self.descending else after < before  # type: ignore[operator]
-                if wrong:
-                    sign = ">" if self.descending else "<"
-                    return f"items[{i}] {sign} items[{i - 1}]"
+            pairs = [
+                *range(1, _ORDER_EDGE + 1),
+                *range(n - _ORDER_EDGE, n),
+                *(1 + int(_rng.random() * (n - 1)) for _ in range(_ORDER_EDGE)),
+            ]
+            read = (lambda i: value[i]) if key is None else (lambda i: key(value[i]))
+            return self._first_break(read, pairs)
         except Unobservable:
             raise
         except Exception as exc:
             raise Unobservable from exc
+
+    def _first_break(self, read: Callable[[int], Any], pairs: Any) -> str | None:
+        """The first adjacent pair out of order, skipping items whose key is None or missing."""
+        for i in pairs:
+            before, after = read(i - 1), read(i)
+            if before is MISSING or after is MISSING or before is None or after is None:
+                continue
+            wrong = before < after if self.descending else after < before
+            if wrong:
+                sign = ">" if self.descending else "<"
+                return f"items[{i}] {sign} items[{i - 1}]"
         return None
 
 
@@ -329,7 +346,8 @@ class Monotonic(_PathAssumption):
                 raise ValueError(f"guard {guard.name!r}: {self.text}: per cannot use [*]")
             if self.per.root not in guard.parameters and self.per.root != "return":
                 raise ValueError(
-                    f"guard {guard.name!r}: {self.text}: unknown parameter {self.per.root!r} in per="
+                    f"guard {guard.name!r}: {self.text}:"
+                    f" unknown parameter {self.per.root!r} in per="
                 )
             if self.per.root == "return":
                 self.when = "return"
@@ -374,7 +392,7 @@ class Latency(Assumption):
     def __init__(self, ms: float) -> None:
         valid = isinstance(ms, (int, float)) and not isinstance(ms, bool) and ms > 0
         super().__init__(f"latency(ms={ms:g})" if valid else f"latency(ms={ms!r})", "")
-        if not valid or ms != ms or ms == float("inf"):
+        if not valid or math.isnan(ms) or math.isinf(ms):
             self._defer(f"budget must be a positive number of ms, got {ms!r}")
             valid = False
         self.ms = float(ms) if valid else 0.0

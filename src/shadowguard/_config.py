@@ -19,7 +19,7 @@ __all__ = ["Mode", "Settings", "configure", "settings"]
 
 
 class Mode(str, enum.Enum):
-    """How a guard behaves: ``off`` does nothing, ``observe`` reports, ``enforce`` reports and raises."""
+    """What a guard does: ``off`` nothing, ``observe`` reports, ``enforce`` reports and raises."""
 
     OFF = "off"
     OBSERVE = "observe"
@@ -82,8 +82,8 @@ def parse_overrides(value: object) -> tuple[tuple[str, Mode], ...]:
         return ()
     pairs: list[tuple[str, Mode]] = []
     if isinstance(value, str):
-        for chunk in value.split(","):
-            chunk = chunk.strip()
+        for raw_chunk in value.split(","):
+            chunk = raw_chunk.strip()
             if not chunk:
                 continue
             pattern, sep, mode = chunk.partition("=")
@@ -96,7 +96,9 @@ def parse_overrides(value: object) -> tuple[tuple[str, Mode], ...]:
                 raise ValueError(f"override pattern must be a non-empty string, got {pattern!r}")
             pairs.append((pattern.strip(), parse_mode(mode, f"override {pattern!r}")))
     else:
-        raise ValueError(f"overrides must be a mapping or a 'pattern=mode,...' string, got {value!r}")
+        raise ValueError(
+            f"overrides must be a mapping or a 'pattern=mode,...' string, got {value!r}"
+        )
     return tuple(pairs)
 
 

@@ -45,6 +45,4 @@ class RequestScope:
         return attributes
 
 
-current_request: ContextVar[RequestScope | None] = ContextVar(
-    "shadowguard_request", default=None
-)
+current_request: ContextVar[RequestScope | None] = ContextVar("shadowguard_request", default=None)

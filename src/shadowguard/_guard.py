@@ -21,7 +21,7 @@ from shadowguard import _log, _report
 from shadowguard._assumptions import Assumption, GuardInfo, TypeAssumption
 from shadowguard._call import Binder, Call
 from shadowguard._config import Mode, parse_fraction, parse_mode, resolve_mode, settings
-from shadowguard._fastpath import build_checker
+from shadowguard._fastpath import ArgSpec, build_checker
 from shadowguard._faults import internal_error
 from shadowguard._paths import _rng
 from shadowguard._shapes import capture, type_name
@@ -147,7 +147,7 @@ class Guard:
         self.checks = _tallies_counter(name)
         self.types_ready = not types
         self.type_assumptions: tuple[TypeAssumption, ...] = ()
-        self.fast_args: tuple[tuple[int, str, bool, tuple[type, ...], Any, TypeAssumption], ...] = ()
+        self.fast_args: tuple[ArgSpec, ...] = ()
         self.return_check: TypeCheck | None = None
         self.return_outer: tuple[type, ...] | None = None
         self.return_deep: Any = None
@@ -260,7 +260,8 @@ class Guard:
         fast: list[tuple[int, str, bool, tuple[type, ...], Any, TypeAssumption]] = []
         params = inspect.signature(self.func).parameters if hints else {}
         positions = {name: i for i, name in enumerate(self.binder.names)}
-        for name, hint in hints.items():
+        for name, annotation in hints.items():
+            hint = annotation
             if isinstance(hint, Unresolved):
                 _log.diagnostic(
                     "annotation_unresolved",
@@ -400,8 +401,7 @@ class Guard:
                 with self._lock:
                     self.in_flight += 1
                     call.in_flight = self.in_flight
-                    if self.in_flight > self.peak_in_flight:
-                        self.peak_in_flight = self.in_flight
+                    self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
             if self.before_always:
                 self._run(self.before_always, call)
         except Exception as exc:
@@ -736,13 +736,9 @@ def _decorate(
     suffix: str = "",
 ) -> Any:
     if isinstance(target, classmethod):
-        return classmethod(
-            _decorate(target.__func__, assumptions, name, types, mode, sample_rate)
-        )
+        return classmethod(_decorate(target.__func__, assumptions, name, types, mode, sample_rate))
     if isinstance(target, staticmethod):
-        return staticmethod(
-            _decorate(target.__func__, assumptions, name, types, mode, sample_rate)
-        )
+        return staticmethod(_decorate(target.__func__, assumptions, name, types, mode, sample_rate))
     if isinstance(target, property):
         parts = {}
         for attr, label in (("fget", ""), ("fset", ".setter"), ("fdel", ".deleter")):
@@ -783,9 +779,8 @@ def _decorate(
     )
     if settings.mode_from_env_off:
         return target  # SHADOWGUARD_MODE=off at start-up: validated, then not installed at all
-    if not (inspect.isfunction(target) or inspect.ismethod(target)):
-        if kind == "function":
-            return _proxy(guard, target)
+    if not (inspect.isfunction(target) or inspect.ismethod(target)) and kind == "function":
+        return _proxy(guard, target)
     build = {
         "function": _sync,
         "coroutine": _coroutine,
@@ -848,8 +843,8 @@ def guarded(
 def _validated(
     target: Any,
     assumptions: tuple[Any, ...],
-    name: object,
-    types: object,
+    name: Any,
+    types: Any,
     mode: object,
     sample_rate: object,
 ) -> Any:
@@ -866,8 +861,7 @@ def _validated(
     for item in assumptions:
         if not isinstance(item, Assumption):
             raise TypeError(
-                f"{label}: expected assumptions from shadowguard.assume, got "
-                f"{type(item).__name__}"
+                f"{label}: expected assumptions from shadowguard.assume, got {type(item).__name__}"
             )
     checked_mode: Mode | None = None
     checked_rate: float | None = None
@@ -878,4 +872,4 @@ def _validated(
             checked_rate = parse_fraction(sample_rate, "sample_rate")
     except ValueError as exc:
         raise ValueError(f"{label}: {exc}") from None
-    return _decorate(target, assumptions, name, types, checked_mode, checked_rate)  # type: ignore[arg-type]
+    return _decorate(target, assumptions, name, types, checked_mode, checked_rate)

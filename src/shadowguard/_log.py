@@ -5,6 +5,7 @@ Uses whatever structlog configuration the host has; never configures structlog i
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import structlog
@@ -45,10 +46,8 @@ def assumption_violated(
 
 def config_invalid(variable: str, value: str, reason: str) -> None:
     """A bad environment value was ignored and its default used."""
-    try:
+    with contextlib.suppress(Exception):  # logging must never crash start-up
         logger.warning("config_invalid", variable=variable, value=value[:200], reason=reason)
-    except Exception:  # pragma: no cover - logging must never crash start-up
-        pass
 
 
 def internal_error(site: str, error_type: str) -> None:

@@ -197,7 +197,7 @@ def _step(value: object, kind: int, arg: object) -> object:
             return value.get(arg, MISSING)
         if isinstance(value, Sequence):
             try:
-                return value[arg]  # type: ignore[index]
+                return value[arg]  # type: ignore[call-overload]
             except IndexError:
                 return MISSING
         return MISSING

@@ -263,7 +263,10 @@ def _type_of(text: str, args: tuple[Any, ...]) -> TypeCheck:
             ok = issubclass(value, target)  # type: ignore[arg-type]
         except Exception:
             return None
-        return None if ok else f"type[{type_name(value) if not isinstance(value, type) else value.__qualname__}]"
+        if ok:
+            return None
+        name = value.__qualname__ if isinstance(value, type) else type_name(value)
+        return f"type[{name}]"
 
     return TypeCheck(text, (type,), deep)
 
@@ -291,19 +294,28 @@ def _items(item: TypeCheck) -> Deep:
 
     def deep(value: object) -> str | None:
         seq: Any = value
-        n = len(seq)
-        if n <= SMALL:
-            indices: Any = range(n)
-        else:
-            indices = [0, n - 1, *(int(rand() * n) for _ in range(_SAMPLED_RANDOM))]
-        for i in indices:
-            element = seq[i]
-            if not isinstance(element, item_outer):
-                return f"{type_name(element)} at [{i}]"
-            if item_deep is not None:
-                found = item_deep(element)
-                if found is not None:
-                    return _nest(found, f"[{i}]")
+        try:
+            n = len(seq)
+            if n <= SMALL:
+                if item_deep is None:  # the common case: one isinstance per item, no indexing
+                    for element in seq:
+                        if not isinstance(element, item_outer):
+                            break
+                    else:
+                        return None
+                indices: Any = range(n)
+            else:
+                indices = (0, n - 1, *(int(rand() * n) for _ in range(_SAMPLED_RANDOM)))
+            for i in indices:
+                element = seq[i]
+                if not isinstance(element, item_outer):
+                    return f"{type_name(element)} at [{i}]"
+                if item_deep is not None:
+                    found = item_deep(element)
+                    if found is not None:
+                        return _nest(found, f"[{i}]")
+        except Exception:  # a hostile __len__/__getitem__/__iter__: not observable
+            return None
         return None
 
     return deep
@@ -322,14 +334,17 @@ def _tuple(text: str, args: tuple[Any, ...], depth: int) -> TypeCheck:
 
     def deep(value: object) -> str | None:
         seq: Any = value
-        if len(seq) != expected_len:
-            return f"tuple len={len(seq)}"
-        for i, check in enumerate(checks):
-            if check is None:
-                continue
-            found = check.observe(seq[i])
-            if found is not None:
-                return _nest(found, f"[{i}]")
+        try:
+            if len(seq) != expected_len:
+                return f"tuple len={len(seq)}"
+            for i, check in enumerate(checks):
+                if check is None:
+                    continue
+                found = check.observe(seq[i])
+                if found is not None:
+                    return _nest(found, f"[{i}]")
+        except Exception:  # a hostile tuple subclass: not observable
+            return None
         return None
 
     return TypeCheck(text, (tuple,), deep)
@@ -341,10 +356,13 @@ def _set(text: str, origin: Any, args: tuple[Any, ...], depth: int) -> TypeCheck
         return TypeCheck(text, (origin,), None)
 
     def deep(value: object) -> str | None:
-        for element in itertools.islice(value, SMALL):  # type: ignore[call-overload]
-            found = item.observe(element)
-            if found is not None:
-                return _nest(found, "{*}")
+        try:
+            for element in itertools.islice(value, SMALL):  # type: ignore[call-overload]
+                found = item.observe(element)
+                if found is not None:
+                    return _nest(found, "{*}")
+        except Exception:  # a hostile set subclass: not observable
+            return None
         return None
 
     return TypeCheck(text, (origin,), deep)
@@ -361,20 +379,25 @@ def _mapping(text: str, origin: Any, args: tuple[Any, ...], depth: int) -> TypeC
 
     def deep(value: object) -> str | None:
         mapping: Any = value
-        n = len(mapping)
-        picks = itertools.islice(mapping.items(), _MAPPING_SAMPLE)
-        if n > _MAPPING_SAMPLE:  # plus one item further in (bounded walk), for better odds
-            offset = _MAPPING_SAMPLE + int(rand() * min(n - _MAPPING_SAMPLE, 256))
-            picks = itertools.chain(picks, itertools.islice(mapping.items(), offset, offset + 1))
-        for k, v in picks:
-            if key is not None:
-                found = key.observe(k)
-                if found is not None:
-                    return _nest(found, "(key)")
-            if val is not None:
-                found = val.observe(v)
-                if found is not None:
-                    return _nest(found, "[*]")
+        try:
+            n = len(mapping)
+            picks: Any = itertools.islice(mapping.items(), _MAPPING_SAMPLE)
+            if n > _MAPPING_SAMPLE:  # plus one item further in (bounded walk), for better odds
+                offset = _MAPPING_SAMPLE + int(rand() * min(n - _MAPPING_SAMPLE, 256))
+                picks = itertools.chain(
+                    picks, itertools.islice(mapping.items(), offset, offset + 1)
+                )
+            for k, v in picks:
+                if key is not None:
+                    found = key.observe(k)
+                    if found is not None:
+                        return _nest(found, "(key)")
+                if val is not None:
+                    found = val.observe(v)
+                    if found is not None:
+                        return _nest(found, "[*]")
+        except Exception:  # a hostile mapping: not observable
+            return None
         return None
 
     return TypeCheck(text, (origin,), deep)
@@ -394,14 +417,17 @@ def _typed_dict(text: str, tp: type, depth: int) -> TypeCheck:
 
     def deep(value: object) -> str | None:
         mapping: Any = value
-        for name in required:
-            if name not in mapping:
-                return f"missing key {name!r}"
-        for name, check in fields:
-            if name in mapping:
-                found = check.observe(mapping[name])
-                if found is not None:
-                    return _nest(found, f"[{name!r}]")
+        try:
+            for name in required:
+                if name not in mapping:
+                    return f"missing key {name!r}"
+            for name, check in fields:
+                if name in mapping:
+                    found = check.observe(mapping[name])
+                    if found is not None:
+                        return _nest(found, f"[{name!r}]")
+        except Exception:  # a hostile dict subclass: not observable
+            return None
         return None
 
     return TypeCheck(text, (dict,), deep)
@@ -444,4 +470,3 @@ def generator_types(annotation: object) -> tuple[object, object]:
     if origin in (cabc.Iterator, cabc.Iterable, cabc.AsyncIterator, cabc.AsyncIterable) and args:
         return args[0], None
     return None, None
-

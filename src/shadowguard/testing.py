@@ -1,11 +1,7 @@
 """Helpers for users' own tests: capture violations, fail on shadowguard's internal faults.
 
-    from shadowguard.testing import capture_violations
-
-    def test_rows_have_last_login():
-        with capture_violations() as violations:
-            get_active_users(rows)
-        assert [v.observed for v in violations] == ["missing at users[1].last_login"]
+``with capture_violations() as violations:`` collects every :class:`~shadowguard.Violation`
+reported in the block, so a test can assert on what production would have reported.
 """
 
 from __future__ import annotations
