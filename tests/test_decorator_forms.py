@@ -547,6 +547,7 @@ def test_generator_yield_type_is_not_checked_as_return() -> None:
 
 def test_generator_return_type_from_generator_annotation() -> None:
     """``Generator[Y, S, R]`` checks the value the generator returns."""
+
     @guarded(name="gen.ret")
     def gen() -> Generator[int, None, str]:
         yield 1
