@@ -124,7 +124,7 @@ def test_async_generator_function_stays_one() -> None:
     [(double, "double"), (fetch, "fetch"), (count_up, "count_up"), (acount, "acount")],
 )
 def test_metadata_is_preserved(guarded_fn: Any, original_name: str) -> None:
-    """Name, qualname, doc, module, annotations, ``__wrapped__`` and signature are the original's."""
+    """Name, qualname, doc, module, annotations, ``__wrapped__`` and signature are kept."""
     original = guarded_fn.__wrapped__
     assert guarded_fn.__name__ == original.__name__ == original_name
     assert guarded_fn.__qualname__ == original.__qualname__
