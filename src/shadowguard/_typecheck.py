@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import typeguard
+import typing_extensions
 
 from shadowguard._shapes import type_name
 
@@ -186,6 +187,8 @@ def _compile(tp: object, depth: int) -> TypeCheck | None:
     if origin is cabc.Callable or tp is cabc.Callable or tp is typing.Callable:
         return TypeCheck(text, (object,), _callable)
     if origin is tuple:
+        if not args and tp is not typing.Tuple:  # noqa: UP006 - tuple[()] has no args on 3.11+
+            args = ((),)
         return _tuple(text, args, depth)
     if origin in _SEQUENCE_ORIGINS:
         return _sequence(text, origin, args, depth)
@@ -194,7 +197,7 @@ def _compile(tp: object, depth: int) -> TypeCheck | None:
     if origin in _MAPPING_ORIGINS:
         return _mapping(text, origin, args, depth)
     if isinstance(tp, type):
-        if typing.is_typeddict(tp):
+        if typing_extensions.is_typeddict(tp):  # typing.is_typeddict misses theirs
             return _typed_dict(text, tp, depth)
         if getattr(tp, "_is_protocol", False):
             return _fallback(text, tp)
@@ -403,12 +406,18 @@ def _mapping(text: str, origin: Any, args: tuple[Any, ...], depth: int) -> TypeC
     return TypeCheck(text, (origin,), deep)
 
 
+_NO_EXTRA_ITEMS: Any = getattr(typing_extensions, "NoExtraItems", object())
+"""PEP 728's marker of a TypedDict that allows no keys beyond its declared ones."""
+
+
 def _typed_dict(text: str, tp: type, depth: int) -> TypeCheck:
     try:
         hints = typing.get_type_hints(tp, include_extras=True)
     except Exception:
         hints = {}
     required = tuple(sorted(getattr(tp, "__required_keys__", ())))
+    declared = frozenset(getattr(tp, "__annotations__", ()))
+    closed = getattr(tp, "__extra_items__", _NO_EXTRA_ITEMS) is _NO_EXTRA_ITEMS
     fields = tuple(
         (name, check)
         for name, hint in sorted(hints.items())
@@ -421,6 +430,10 @@ def _typed_dict(text: str, tp: type, depth: int) -> TypeCheck:
             for name in required:
                 if name not in mapping:
                     return f"missing key {name!r}"
+            if closed and (  # typeguard: undeclared keys break the type (names not reported)
+                len(mapping) > len(declared) or any(k not in declared for k in mapping)
+            ):
+                return "extra key"
             for name, check in fields:
                 if name in mapping:
                     found = check.observe(mapping[name])
