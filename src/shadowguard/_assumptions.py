@@ -18,6 +18,7 @@ from shadowguard._typecheck import TypeCheck
 
 __all__ = [
     "Assumption",
+    "Finding",
     "GuardInfo",
     "Latency",
     "MaxConcurrency",
@@ -32,6 +33,30 @@ __all__ = [
 ]
 
 When = Literal["before", "return", "exception", "finish"]
+
+
+class Finding(str):
+    """An observed shape that also names, for this one call, the assumption text, what was
+    expected and the path; for assumptions that watch many paths at once (the envelope).
+    :meth:`Assumption.check` may return one instead of a plain string."""
+
+    assumption: str | None
+    expected: str | None
+    path: str | None
+
+    def __new__(
+        cls,
+        observed: str,
+        *,
+        assumption: str | None = None,
+        expected: str | None = None,
+        path: str | None = None,
+    ) -> Finding:
+        self = super().__new__(cls, observed)
+        self.assumption = assumption
+        self.expected = expected
+        self.path = path
+        return self
 
 
 class GuardInfo:

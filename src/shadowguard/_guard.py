@@ -18,7 +18,7 @@ from typing import Any, TypeVar, overload
 import wrapt
 
 from shadowguard import _log, _report
-from shadowguard._assumptions import Assumption, GuardInfo, TypeAssumption
+from shadowguard._assumptions import Assumption, Finding, GuardInfo, TypeAssumption
 from shadowguard._call import Binder, Call
 from shadowguard._config import Mode, parse_fraction, parse_mode, resolve_mode, settings
 from shadowguard._fastpath import ArgSpec, build_checker
@@ -317,14 +317,20 @@ class Guard:
                     value = capture(raw, assumption.path)
             except Exception as exc:
                 internal_error("guard.capture", exc)
+        text, expected, path = assumption.text, assumption.expected, assumption.path
+        if isinstance(observed, Finding):  # this call's own text, expectation and path
+            text = observed.assumption or text
+            expected = observed.expected or expected
+            path = observed.path or path
+            observed = str(observed)
         return Violation(
             guard=self.name,
-            assumption=assumption.text,
+            assumption=text,
             kind=assumption.kind,
             mode=self.mode.value,
-            expected=assumption.expected,
+            expected=expected,
             observed=observed,
-            path=assumption.path,
+            path=path,
             value=value,
         )
 
