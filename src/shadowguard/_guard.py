@@ -21,7 +21,7 @@ from shadowguard import _log, _report
 from shadowguard._assumptions import Assumption, Finding, GuardInfo, TypeAssumption
 from shadowguard._call import Binder, Call
 from shadowguard._config import Mode, parse_fraction, parse_mode, resolve_mode, settings
-from shadowguard._fastpath import ArgSpec, build_checker
+from shadowguard._fastpath import ArgSpec, Failure, build_checker
 from shadowguard._faults import internal_error
 from shadowguard._paths import _rng
 from shadowguard._shapes import capture, type_name
@@ -40,6 +40,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 _perf_ns = time.perf_counter_ns
 _random = _rng.random
+_FAILED: Failure = (-1, None)
 _RESULT_ONLY: Any = object()
 """``begin`` found nothing to follow but a return-type check: no ``Call`` is allocated."""
 
@@ -351,12 +352,19 @@ class Guard:
         else:
             call.violations.append(violation)
 
-    def begin(self, args: tuple[Any, ...], kwargs: dict[str, Any], counted: bool = False) -> Any:
+    def begin(
+        self,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        counted: bool = False,
+        failure: Failure | None = None,
+    ) -> Any:
         """Before the call: data checks (if sampled) and the every-call ones.
 
         Returns ``None`` when nothing remains to do after the call, :data:`_RESULT_ONLY` when
         only the return type is left, else a :class:`Call`. In enforce mode raises
         :class:`AssumptionViolation` for what is already broken (the function is not called).
+        ``failure`` is the generated checker's finding, reused: a sampled check may not repeat it.
         """
         rate = self.rate
         checked = rate >= 1.0 or _random() < rate
@@ -369,7 +377,9 @@ class Guard:
                 started = _perf_ns()
             try:
                 count = len(args)
-                for position, name, keyword_ok, outer, deep, assumption in self.fast_args:
+                known, known_observed = failure if failure is not None else _FAILED
+                for index, spec in enumerate(self.fast_args):
+                    position, name, keyword_ok, outer, deep, assumption = spec
                     if 0 <= position < count:
                         value = args[position]
                     elif keyword_ok and name in kwargs:
@@ -379,7 +389,10 @@ class Guard:
                     if isinstance(value, outer):
                         if deep is None:
                             continue
-                        observed = deep(value)
+                        if index == known and known_observed is not None:
+                            observed = known_observed
+                        else:
+                            observed = deep(value)
                         if observed is None:
                             continue
                     else:
@@ -554,17 +567,15 @@ def _sync(guard: Guard, func: Callable[..., Any]) -> Callable[..., Any]:
         fast = g.fast
         if fast is not None:
             next(g.checks)
-            if fast(args, kwargs):
+            failure = fast(args, kwargs)
+            if failure is None:
                 result = func(*args, **kwargs)
                 outer = g.return_outer
-                if outer is None or (
-                    isinstance(result, outer)
-                    and (g.return_deep is None or g.return_deep(result) is None)
-                ):
+                if outer is None or (isinstance(result, outer) and g.return_deep is None):
                     return result
-                g.result_only(args, kwargs, result)
+                g.result_only(args, kwargs, result)  # once: a sampled check may not repeat
                 return result
-            call = g.begin(args, kwargs, True)
+            call = g.begin(args, kwargs, True, failure)
         elif g.off:
             return func(*args, **kwargs)
         else:
@@ -594,12 +605,13 @@ def _coroutine(guard: Guard, func: Callable[..., Any]) -> Callable[..., Any]:
         fast = g.fast
         if fast is not None:
             next(g.checks)
-            if fast(args, kwargs):
+            failure = fast(args, kwargs)
+            if failure is None:
                 result = await func(*args, **kwargs)
                 if g.return_outer is not None:
                     g.result_only(args, kwargs, result)
                 return result
-            call = g.begin(args, kwargs, True)
+            call = g.begin(args, kwargs, True, failure)
         elif g.off:
             return await func(*args, **kwargs)
         else:
