@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import collections
 import collections.abc as cabc
+import enum
 import inspect
 import itertools
 import random
@@ -67,17 +68,43 @@ class Unresolved:
 
 
 def annotation_text(tp: object) -> str:
-    """A short, readable rendering: ``list[int]``, ``int | None``, ``UserRow``."""
+    """A short, readable rendering: ``list[int]``, ``int | None``, ``UserRow``.
+
+    Classes are named by their qualified name at every depth (``list[UserRow]``, not
+    ``list[app.models.UserRow]``), as ``UserRow`` alone already was.
+    """
     if isinstance(tp, str):
         return tp
     if tp is None or tp is type(None):
         return "None"
-    if isinstance(tp, type) and not typing.get_args(tp):
+    if tp is Ellipsis:
+        return "..."
+    if isinstance(tp, list):  # Callable's parameter list
+        return "[" + ", ".join(annotation_text(item) for item in tp) + "]"
+    args = typing.get_args(tp)
+    if isinstance(tp, type) and not args:
         return tp.__qualname__
+    if isinstance(tp, typing.TypeVar) or getattr(tp, "__supertype__", None) is not None:
+        return str(getattr(tp, "__name__", tp))  # TypeVar, NewType
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        return " | ".join(annotation_text(arg) for arg in args)
+    if origin is typing.Literal:
+        return "Literal[" + ", ".join(_literal_text(arg) for arg in args) + "]"
+    if origin is typing.Annotated:
+        return annotation_text(args[0])
+    if args and isinstance(origin, type):
+        return f"{origin.__qualname__}[{', '.join(annotation_text(arg) for arg in args)}]"
     text = repr(tp)
     for prefix in ("typing.", "collections.abc.", "typing_extensions."):
         text = text.replace(prefix, "")
     return text
+
+
+def _literal_text(value: object) -> str:
+    if isinstance(value, enum.Enum):
+        return f"{type(value).__qualname__}.{value.name}"
+    return repr(value)
 
 
 # -- resolution ---------------------------------------------------------------------------------
