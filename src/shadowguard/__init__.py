@@ -7,6 +7,7 @@ raises :class:`AssumptionViolation` (enforce mode).
 
 from __future__ import annotations
 
+import shadowguard.envelope  # noqa: F401  (registers the tested envelope with every guard)
 from shadowguard import assume
 from shadowguard._config import Mode, configure, load_env
 from shadowguard._guard import guarded
