@@ -1,0 +1,361 @@
+"""Watching: each checked call compared with the tested envelope; departures become violations.
+
+A departure is something the tests never exercised: a type, ``None``, a missing field, an empty
+value, a number sign or an exception type; a length more than ten times the longest tested; an
+unsorted sequence where the tests only ever passed sorted ones; more calls in flight than the
+tests ever had. Values that merely differ (other ids, other strings of tested lengths) are not.
+"""
+
+from __future__ import annotations
+
+import threading
+import types
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from shadowguard._assumptions import Assumption, Finding, When
+from shadowguard._call import Call
+from shadowguard._paths import MISSING
+from shadowguard._shapes import type_name
+from shadowguard.envelope._facts import ANY, SIGNS, Facts, GuardEnvelope, root_of
+from shadowguard.envelope._record import recorded_parameters
+from shadowguard.envelope._walk import (
+    compare,
+    declared_fields,
+    field_value,
+    is_sequence,
+    item,
+    item_indices,
+    length,
+    members,
+    record_fields,
+    sign,
+)
+
+__all__ = [
+    "LENGTH_FACTOR",
+    "Expectation",
+    "NeverTested",
+    "check_value",
+    "compile_roots",
+    "departures",
+    "seen_text",
+    "watching_assumptions",
+]
+
+LENGTH_FACTOR = 10
+"""A length is a departure above this many times the longest the tests passed."""
+BUDGET = 1024
+"""Values read per parameter per call, at most."""
+
+
+def seen_text(facts: Facts) -> str:
+    """``tests only saw: str, None`` — the types, None and missing the tests exercised."""
+    seen = [] if facts.types is ANY else sorted(facts.types)
+    if facts.none:
+        seen.append("None")
+    if facts.missing:
+        seen.append("missing")
+    return "tests only saw: " + (", ".join(seen) if seen else "nothing")
+
+
+def length_text(facts: Facts) -> str:
+    low = 0 if facts.empty else 1
+    return f"tests only saw: len {low}..{facts.max_len}"
+
+
+def signs_text(facts: Facts) -> str:
+    return "tests only saw: " + ", ".join(s for s in SIGNS if s in facts.signs)
+
+
+SORTED_TEXT = "tests only saw: sorted"
+
+
+class Expectation:
+    """The facts at one path, compiled for fast comparison, with the paths below it."""
+
+    __slots__ = ("facts", "fields", "items", "path", "sorted", "text", "types")
+
+    def __init__(self, path: str, facts: Facts) -> None:
+        self.path = path
+        self.facts = facts
+        self.text = f"envelope({path})"
+        self.types: frozenset[str] | None = None if facts.types is ANY else facts.types
+        self.sorted = facts.always_sorted
+        self.fields: dict[str, Expectation] = {}
+        self.items: Expectation | None = None
+
+    def finding(self, observed: str, expected: str) -> Finding:
+        return Finding(observed, assumption=self.text, expected=expected, path=self.path)
+
+
+def compile_roots(envelope: GuardEnvelope) -> dict[str, Expectation]:
+    """The envelope's flat paths as one tree of :class:`Expectation` per parameter."""
+    nodes: dict[str, Expectation] = {}
+    roots: dict[str, Expectation] = {}
+    for path in sorted(envelope.paths):
+        node = nodes[path] = Expectation(path, envelope.paths[path])
+        if path.endswith("[*]"):
+            parent = nodes.get(path[:-3])
+            if parent is not None:
+                parent.items = node
+            continue
+        cut = path.rfind(".")
+        if cut > 0 and path[cut + 1 :].isidentifier():
+            parent = nodes.get(path[:cut])
+            if parent is not None:
+                parent.fields[path[cut + 1 :]] = node
+            continue
+        if path == root_of(path):
+            roots[path] = node
+    return roots
+
+
+class _Walk:
+    """One comparison of a value against an expectation tree; stops at the first departure."""
+
+    __slots__ = ("budget",)
+
+    def __init__(self) -> None:
+        self.budget = BUDGET
+
+    def value(self, exp: Expectation, value: object) -> Finding | None:
+        if self.budget <= 0:
+            return None
+        self.budget -= 1
+        facts = exp.facts
+        types = exp.types
+        if value is None:
+            if facts.none or types is None:
+                return None
+            return exp.finding("None", seen_text(facts))
+        if types is None:
+            return None  # more types than kept: anything goes
+        name = type_name(value)
+        if name not in types:
+            return exp.finding(name, seen_text(facts))
+        size = length(value)
+        if size < 0:
+            kind = sign(value)
+            if kind is not None:
+                if facts.signs and kind not in facts.signs:
+                    return exp.finding(kind, signs_text(facts))
+                return None
+        elif facts.max_len >= 0:
+            if size == 0 and not facts.empty:
+                return exp.finding("empty", length_text(facts))
+            if size > LENGTH_FACTOR * facts.max_len:
+                return exp.finding(f"len={size}", length_text(facts))
+        if size == 0 or isinstance(value, (str, bytes, bytearray)):
+            return None
+        if exp.fields:
+            found = self.fields(exp, value)
+            if found is not None:
+                return found
+        if exp.items is not None:
+            if is_sequence(value):
+                return self.sequence(exp.items, value)  # type: ignore[arg-type]
+            if isinstance(value, dict) and record_fields(value) is not None and exp.fields:
+                return None  # a record: its fields were compared above
+            found_members = members(value)
+            if found_members:
+                for member in found_members:
+                    found = self.value(exp.items, member)
+                    if found is not None:
+                        return found
+        return None
+
+    def fields(self, exp: Expectation, value: object) -> Finding | None:
+        if not (isinstance(value, dict) or record_fields_known(value)):
+            return None
+        for name, child in exp.fields.items():
+            found_value = field_value(value, name)
+            if found_value is MISSING:
+                if not child.facts.missing and child.types is not None:
+                    return child.finding("missing", seen_text(child.facts))
+                continue
+            found = self.value(child, found_value)
+            if found is not None:
+                return found
+        return None
+
+    def sequence(self, exp: Expectation, value: Sequence[Any]) -> Finding | None:
+        indices = item_indices(value)
+        for index in indices:
+            found = self.value(exp, item(value, index))
+            if found is not None:
+                return found
+        if len(indices) < 2:
+            return None
+        ordered = [child for child in exp.fields.values() if child.sorted]
+        if not exp.sorted and not ordered:
+            return None
+        for index in indices:
+            if index == 0 or self.budget <= 0:
+                continue
+            self.budget -= 1 + len(ordered)
+            before, after = item(value, index - 1), item(value, index)
+            if exp.sorted and compare(before, after) < 0:
+                return exp.finding(f"items[{index}] < items[{index - 1}]", SORTED_TEXT)
+            for child in ordered:
+                name = child.path[child.path.rfind(".") + 1 :]
+                if compare(field_value(before, name), field_value(after, name)) < 0:
+                    return child.finding(f"items[{index}] < items[{index - 1}]", SORTED_TEXT)
+        return None
+
+
+def record_fields_known(value: object) -> bool:
+    """True for the objects whose fields :func:`field_value` reads (declared or namespace)."""
+    return type(value) is types.SimpleNamespace or declared_fields(type(value)) is not None
+
+
+def check_value(exp: Expectation, value: object) -> Finding | None:
+    """The first departure of ``value`` from ``exp``, or ``None``."""
+    return _Walk().value(exp, value)
+
+
+# -- the assumptions a watched guard gets ----------------------------------------------------
+
+
+class _Watching(Assumption):
+    kind = "envelope"
+
+
+class _WatchValue(_Watching):
+    """A parameter's value (or the return value) stays inside what the tests exercised."""
+
+    def __init__(self, root: str, exp: Expectation) -> None:
+        super().__init__(f"envelope({root})", seen_text(exp.facts), path=root)
+        self.root = root
+        self.exp = exp
+        self.when: When = "return" if root == "return" else "before"
+
+    def check(self, call: Call) -> str | None:
+        value = call.argument(self.root)
+        if value is MISSING:
+            return None
+        return _Walk().value(self.exp, value)
+
+
+class _WatchRaised(_Watching):
+    """Only exception types the tests saw raised."""
+
+    data = False
+    when: When = "exception"
+
+    def __init__(self, exceptions: frozenset[str]) -> None:
+        expected = (
+            "tests only saw: " + ", ".join(sorted(exceptions))
+            if exceptions
+            else "tests only saw: no exception"
+        )
+        super().__init__("envelope(raises)", expected)
+        self.exceptions = exceptions
+
+    def check(self, call: Call) -> str | None:
+        exc = call.exception
+        if exc is None:
+            return None
+        name = type_name(exc)
+        return None if name in self.exceptions else name
+
+
+class _WatchFlight(_Watching):
+    """No more calls in flight at once than the tests ever had."""
+
+    data = False
+    counts_in_flight = True
+    when: When = "before"
+
+    def __init__(self, peak: int) -> None:
+        super().__init__("envelope(in_flight)", f"tests only saw: <= {peak} in flight")
+        self.peak = peak
+
+    def check(self, call: Call) -> str | None:
+        if call.in_flight > self.peak:
+            return f"{call.in_flight} in flight"
+        return None
+
+
+class NeverTested(_Watching):
+    """The guard is absent from the envelope: reported once, on its first call."""
+
+    data = False
+    when: When = "before"
+
+    def __init__(self, once: threading.Lock) -> None:
+        super().__init__("envelope", "exercised by tests")
+        self.once = once
+
+    def check(self, call: Call) -> str | None:
+        return "never tested" if self.once.acquire(blocking=False) else None
+
+
+def watching_assumptions(
+    envelope: GuardEnvelope, roots: dict[str, Expectation], parameters: Sequence[str], kind: str
+) -> list[Assumption]:
+    """The assumptions that compare one guard's calls with its tested envelope."""
+    found: list[Assumption] = []
+    for name in recorded_parameters(parameters):
+        exp = roots.get(name)
+        if exp is not None:
+            found.append(_WatchValue(name, exp))
+    if kind not in ("generator", "asyncgen") and "return" in roots:
+        found.append(_WatchValue("return", roots["return"]))
+    if envelope.exceptions is not ANY:
+        found.append(_WatchRaised(envelope.exceptions))
+    if envelope.in_flight > 0:
+        found.append(_WatchFlight(envelope.in_flight))
+    return found
+
+
+# -- offline: what one envelope exercises that another never did (``envelope diff``) ------------
+
+
+def departures(tested: GuardEnvelope, other: GuardEnvelope) -> Iterator[tuple[str, str, str]]:
+    """``(path, observed, expected)`` for each fact of ``other`` outside ``tested``."""
+    for path, facts in other.paths.items():
+        known = tested.paths.get(path)
+        if known is None:
+            continue  # a path the tests never reached: nothing to compare with
+        yield from _fact_departures(path, known, facts)
+    if tested.exceptions is not ANY:
+        extra = (
+            ANY if other.exceptions is ANY else other.exceptions - tested.exceptions
+        )
+        if extra:
+            expected = (
+                "tests only saw: " + ", ".join(sorted(tested.exceptions))
+                if tested.exceptions
+                else "tests only saw: no exception"
+            )
+            yield ("raises", ", ".join(sorted(extra)), expected)
+    if tested.in_flight and other.in_flight > tested.in_flight:
+        yield (
+            "in_flight",
+            f"{other.in_flight} in flight",
+            f"tests only saw: <= {tested.in_flight} in flight",
+        )
+
+
+def _fact_departures(path: str, known: Facts, seen: Facts) -> Iterator[tuple[str, str, str]]:
+    if known.types is not ANY:
+        new_types = ANY if seen.types is ANY else seen.types - known.types
+        if new_types:
+            yield (path, ", ".join(sorted(new_types)), seen_text(known))
+        if seen.none and not known.none:
+            yield (path, "None", seen_text(known))
+        if seen.missing and not known.missing:
+            yield (path, "missing", seen_text(known))
+    if known.max_len >= 0:
+        if seen.empty and not known.empty:
+            yield (path, "empty", length_text(known))
+        if seen.max_len > LENGTH_FACTOR * known.max_len:
+            yield (path, f"len={seen.max_len}", length_text(known))
+    if known.signs:
+        new_signs = [s for s in SIGNS if s in seen.signs and s not in known.signs]
+        if new_signs:
+            yield (path, ", ".join(new_signs), signs_text(known))
+    if known.always_sorted and seen.unsorted:
+        yield (path, "unsorted", SORTED_TEXT)
+

@@ -1,0 +1,458 @@
+"""Recording: what each guard's calls actually passed, returned and raised, as a tree of facts.
+
+A :class:`Recorder` holds one :class:`GuardRecorder` per guard name; the provider in
+:mod:`shadowguard.envelope._wiring` gives every guard a few recording assumptions that feed it.
+The walk per call is bounded: depth :data:`~._walk.MAX_DEPTH`, :data:`~._walk.MAX_FIELDS`
+fields per record, sampled items of big sequences and a budget of values read.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+from shadowguard._assumptions import Assumption, When
+from shadowguard._call import Call
+from shadowguard._paths import MISSING, _rng
+from shadowguard._shapes import type_name
+from shadowguard.envelope._facts import (
+    ANY,
+    MAX_EXCEPTIONS,
+    MAX_PATHS,
+    MAX_TYPES,
+    SORTED_EVIDENCE,
+    Envelope,
+    Facts,
+    GuardEnvelope,
+)
+from shadowguard.envelope._walk import (
+    MAX_DEPTH,
+    compare,
+    field_value,
+    is_sequence,
+    item,
+    item_indices,
+    length,
+    members,
+    record_fields,
+    sign,
+)
+
+__all__ = ["GuardRecorder", "Recorder", "recording_assumptions"]
+
+BUDGET = 2048
+"""Values read per parameter per call, at most (a few hundred microseconds)."""
+STALE_AFTER = 64
+"""Thinned recorders (production) drop to :data:`THIN_RATE` after this many calls in a row
+taught them nothing new, and return to every call as soon as one does."""
+THIN_RATE = 1 / 16
+
+
+class _Node:
+    """Mutable facts at one path, with the paths below it."""
+
+    __slots__ = (
+        "ascending",
+        "depth",
+        "empty",
+        "fields",
+        "items",
+        "max_len",
+        "missing",
+        "none",
+        "pairs",
+        "path",
+        "record",
+        "signs",
+        "types",
+        "unsorted",
+    )
+
+    def __init__(self, path: str, depth: int, missing: bool) -> None:
+        self.path = path
+        self.depth = depth
+        self.types: set[str] | None = set()  # None: more than MAX_TYPES, anything goes
+        self.none = False
+        self.missing = missing
+        self.empty = False
+        self.max_len = -1
+        self.signs: set[str] = set()
+        self.ascending = 0
+        self.pairs: set[int] | None = None  # distinct ascending pairs seen, up to the evidence
+        self.unsorted = False
+        self.record = False
+        self.fields: dict[str, _Node] | None = None
+        self.items: _Node | None = None
+
+    def facts(self) -> Facts:
+        return Facts(
+            types=ANY if self.types is None else frozenset(self.types),
+            none=self.none,
+            missing=self.missing,
+            empty=self.empty,
+            max_len=self.max_len,
+            signs=frozenset(self.signs),
+            ascending=self.ascending,
+            unsorted=self.unsorted,
+            record=self.record,
+        )
+
+    def flatten(self, out: dict[str, Facts]) -> None:
+        out[self.path] = self.facts()
+        if self.fields:
+            for child in self.fields.values():
+                child.flatten(out)
+        if self.items is not None:
+            self.items.flatten(out)
+
+
+class GuardRecorder:
+    """The facts recorded for one guard name. Thread-safe; every walk is bounded."""
+
+    def __init__(self, name: str, thin: bool) -> None:
+        self.name = name
+        self.thin = thin
+        self.lock = threading.Lock()
+        self.roots: dict[str, _Node] = {}
+        self.per_root: dict[str, int] = {}
+        self.exceptions: set[str] | None = set()
+        self.in_flight = 0
+        self.changes = 0
+        self.stale = 0
+        self.budget = 0
+
+    # -- entry points (one per assumption) ------------------------------------------------------
+
+    def admit(self) -> bool:
+        """Record this call? Always, unless a thinned recorder has stopped learning."""
+        return not self.thin or self.stale < STALE_AFTER or _rng.random() < THIN_RATE
+
+    def see(self, root: str, value: object) -> None:
+        """Record ``value``, the value of parameter ``root`` (or ``return``) in one call."""
+        with self.lock:
+            before = self.changes
+            node = self.roots.get(root)
+            if node is None:
+                node = self.roots[root] = _Node(root, 0, False)
+                self.per_root[root] = 1
+                self.changes += 1
+            self.budget = BUDGET
+            self._see(node, value, root)
+            self.stale = self.stale + 1 if self.changes == before else 0
+
+    def raised(self, exc: BaseException) -> None:
+        """Record the type of an exception the call raised."""
+        name = type_name(exc)
+        with self.lock:
+            known = self.exceptions
+            if known is not None and name not in known:
+                if len(known) >= MAX_EXCEPTIONS:
+                    self.exceptions = None
+                else:
+                    known.add(name)
+
+    def flight(self, in_flight: int) -> None:
+        """Record how many calls of the guard were in flight when one started."""
+        if in_flight > self.in_flight:
+            with self.lock:
+                self.in_flight = max(self.in_flight, in_flight)
+
+    def envelope(self) -> GuardEnvelope:
+        """A snapshot of everything recorded so far."""
+        with self.lock:
+            paths: dict[str, Facts] = {}
+            for node in self.roots.values():
+                node.flatten(paths)
+            exceptions = ANY if self.exceptions is None else frozenset(self.exceptions)
+            return GuardEnvelope(
+                paths=dict(sorted(paths.items())), exceptions=exceptions, in_flight=self.in_flight
+            )
+
+    # -- the walk (under the lock) ----------------------------------------------------------
+
+    def _child(self, parent: _Node, path: str, root: str, missing: bool) -> _Node | None:
+        count = self.per_root.get(root, 0)
+        if count >= MAX_PATHS:
+            return None
+        self.per_root[root] = count + 1
+        self.changes += 1
+        return _Node(path, parent.depth + 1, missing)
+
+    def _see(self, node: _Node, value: object, root: str) -> None:
+        if self.budget <= 0:
+            return
+        self.budget -= 1
+        if value is None:
+            if not node.none:
+                node.none = True
+                self.changes += 1
+            return
+        name = type_name(value)
+        types = node.types
+        if types is not None and name not in types:
+            if len(types) >= MAX_TYPES:
+                node.types = None
+            else:
+                types.add(name)
+            self.changes += 1
+        size = length(value)
+        if size < 0:
+            kind = sign(value)
+            if kind is not None:
+                if kind not in node.signs:
+                    node.signs.add(kind)
+                    self.changes += 1
+                return
+        else:
+            if size == 0 and not node.empty:
+                node.empty = True
+                self.changes += 1
+            if size > node.max_len:
+                node.max_len = size
+                self.changes += 1
+            if size == 0 or isinstance(value, (str, bytes, bytearray)):
+                if size == 0 and isinstance(value, dict):
+                    self._record(node, [], root)
+                return
+        if node.depth >= MAX_DEPTH:
+            return
+        if is_sequence(value):
+            self._sequence(node, value, root)  # type: ignore[arg-type]
+            return
+        pairs = record_fields(value)
+        if pairs is not None:
+            self._record(node, pairs, root)
+            return
+        found = members(value)
+        if found:
+            child = node.items
+            if child is None:
+                child = node.items = self._child(node, node.path + "[*]", root, False)
+                if child is None:
+                    return
+            for member in found:
+                self._see(child, member, root)
+
+    def _record(self, node: _Node, pairs: list[tuple[str, object]], root: str) -> None:
+        was_record = node.record
+        fields = node.fields
+        if fields is None:
+            fields = node.fields = {}
+        if was_record and fields:
+            present = {name for name, value in pairs if value is not MISSING}
+            for name, known in fields.items():
+                if name not in present and not known.missing:
+                    known.missing = True
+                    self.changes += 1
+        if not was_record:
+            node.record = True
+            self.changes += 1
+        if node.depth >= MAX_DEPTH:
+            return
+        for name, value in pairs:
+            child = fields.get(name)
+            if child is None:
+                created = self._child(node, f"{node.path}.{name}", root, was_record)
+                if created is None:
+                    continue
+                child = fields[name] = created
+            if value is MISSING:
+                if not child.missing:
+                    child.missing = True
+                    self.changes += 1
+                continue
+            self._see(child, value, root)
+
+    def _sequence(self, node: _Node, value: Sequence[Any], root: str) -> None:
+        child = node.items
+        if child is None:
+            child = node.items = self._child(node, node.path + "[*]", root, False)
+            if child is None:
+                return
+        indices = item_indices(value)
+        for index in indices:
+            self._see(child, item(value, index), root)
+        if len(indices) < 2:
+            return
+        ascending: list[int] = []
+        descending = False
+        fields = child.fields if child.record else None
+        by_field: dict[str, tuple[list[int], list[bool]]] = {}
+        for index in indices:
+            if index == 0 or self.budget <= 0:
+                continue
+            self.budget -= 1
+            before, after = item(value, index - 1), item(value, index)
+            order = compare(before, after)
+            if order < 0:
+                descending = True
+            elif order > 0:
+                ascending.append(hash((before, after)))
+            if fields:
+                self.budget -= len(fields)
+                for name in fields:
+                    first, second = field_value(before, name), field_value(after, name)
+                    order = compare(first, second)
+                    if order:
+                        tally = by_field.setdefault(name, ([], [False]))
+                        if order > 0:
+                            tally[0].append(hash((first, second)))
+                        else:
+                            tally[1][0] = True
+        self._order(child, ascending, descending)
+        if fields:
+            for name, (up, down) in by_field.items():
+                self._order(fields[name], up, down[0])
+
+    def _order(self, node: _Node, ascending: list[int], descending: bool) -> None:
+        """Sortedness evidence: distinct ascending pairs (the same test data passed again
+        proves nothing new), until a descending pair rules "always sorted" out."""
+        if node.unsorted:
+            return
+        if descending:
+            node.unsorted = True
+            node.ascending = 0
+            node.pairs = None
+            self.changes += 1
+            return
+        if not ascending or node.ascending >= SORTED_EVIDENCE:
+            return
+        pairs = node.pairs
+        if pairs is None:
+            pairs = node.pairs = set()
+        for pair in ascending:
+            if pair not in pairs:
+                pairs.add(pair)
+                self.changes += 1
+                if len(pairs) >= SORTED_EVIDENCE:
+                    break
+        node.ascending = len(pairs)
+
+
+class Recorder:
+    """Everything recorded while it is active: one :class:`GuardRecorder` per guard name.
+
+    ``thin`` (production recording) lowers the share of calls walked once a guard's facts stop
+    changing; a test run records every call.
+    """
+
+    def __init__(self, *, thin: bool = False) -> None:
+        self.thin = thin
+        self.active = True
+        self._guards: dict[str, GuardRecorder] = {}
+        self._lock = threading.Lock()
+
+    def guard(self, name: str) -> GuardRecorder:
+        """The recorder of guard ``name`` (created on first use)."""
+        found = self._guards.get(name)
+        if found is None:
+            with self._lock:
+                found = self._guards.setdefault(name, GuardRecorder(name, self.thin))
+        return found
+
+    def envelope(self) -> Envelope:
+        """A snapshot of everything recorded so far."""
+        with self._lock:
+            guards = dict(self._guards)
+        return Envelope({name: guards[name].envelope() for name in sorted(guards)})
+
+    def reset_locks(self) -> None:
+        """After ``fork``: a lock another thread held is unusable in the child; start fresh."""
+        self._lock = threading.Lock()
+        for guard in self._guards.values():
+            guard.lock = threading.Lock()
+
+
+# -- the assumptions that feed a recorder; they never report anything -------------------------
+
+
+class _Recording(Assumption):
+    kind = "envelope"
+
+    def __init__(self, recorder: GuardRecorder, what: str) -> None:
+        super().__init__(f"envelope(record {what})", "recorded")
+        self.recorder = recorder
+
+
+class _RecordArguments(_Recording):
+    """Walks every parameter's value (sampled calls only, like every data check)."""
+
+    when: When = "before"
+
+    def __init__(self, recorder: GuardRecorder, names: Sequence[str]) -> None:
+        super().__init__(recorder, "arguments")
+        self.names = tuple(names)
+
+    def check(self, call: Call) -> str | None:
+        recorder = self.recorder
+        if recorder.admit():
+            for name in self.names:
+                value = call.argument(name)
+                if value is not MISSING:
+                    recorder.see(name, value)
+        return None
+
+
+class _RecordResult(_Recording):
+    """Walks the return value."""
+
+    when: When = "return"
+
+    def __init__(self, recorder: GuardRecorder) -> None:
+        super().__init__(recorder, "return")
+
+    def check(self, call: Call) -> str | None:
+        if self.recorder.admit():
+            self.recorder.see("return", call.result)
+        return None
+
+
+class _RecordRaised(_Recording):
+    """Notes the exception type of every call that raised."""
+
+    data = False
+    when: When = "exception"
+
+    def __init__(self, recorder: GuardRecorder) -> None:
+        super().__init__(recorder, "exceptions")
+
+    def check(self, call: Call) -> str | None:
+        if call.exception is not None:
+            self.recorder.raised(call.exception)
+        return None
+
+
+class _RecordFlight(_Recording):
+    """Notes how many calls were in flight at once (every call)."""
+
+    data = False
+    counts_in_flight = True
+    when: When = "before"
+
+    def __init__(self, recorder: GuardRecorder) -> None:
+        super().__init__(recorder, "in_flight")
+
+    def check(self, call: Call) -> str | None:
+        self.recorder.flight(call.in_flight)
+        return None
+
+
+def recorded_parameters(names: Sequence[str]) -> tuple[str, ...]:
+    """The parameters worth recording: all but a leading ``self``/``cls``."""
+    if names and names[0] in ("self", "cls"):
+        return tuple(names[1:])
+    return tuple(names)
+
+
+def recording_assumptions(
+    recorder: GuardRecorder, parameters: Sequence[str], kind: str
+) -> list[Assumption]:
+    """The assumptions that feed ``recorder`` from one guard's calls."""
+    found: list[Assumption] = [_RecordRaised(recorder), _RecordFlight(recorder)]
+    names = recorded_parameters(parameters)
+    if names:
+        found.insert(0, _RecordArguments(recorder, names))
+    if kind not in ("generator", "asyncgen"):
+        found.insert(1 if names else 0, _RecordResult(recorder))
+    return found

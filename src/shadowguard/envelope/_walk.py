@@ -1,0 +1,197 @@
+"""How the envelope looks inside a value, shared by recording and watching.
+
+Only builtin containers (``list``, ``tuple``, ``dict``, ``set``, ``frozenset``) and objects with
+declared fields (dataclasses, attrs, pydantic models, named tuples, ``SimpleNamespace``) are
+looked into, through the builtin methods, so no user ``__len__``, ``__iter__``, ``__eq__`` or
+``__repr__`` runs and no iterator is consumed. Lengths, signs and order are only read from
+builtin scalars.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+from collections.abc import Sequence
+from typing import Any
+
+from shadowguard._paths import MISSING, sample_indices
+
+__all__ = [
+    "MAX_DEPTH",
+    "MAX_FIELDS",
+    "compare",
+    "declared_fields",
+    "field_value",
+    "is_sequence",
+    "item",
+    "item_indices",
+    "length",
+    "members",
+    "record_fields",
+    "sign",
+]
+
+MAX_DEPTH = 3
+"""Steps below a parameter that are looked into: ``users[*].address.city`` is the deepest."""
+MAX_FIELDS = 32
+"""Fields read per record; a mapping with more keys is treated as a collection."""
+
+_SIZED = (str, bytes, bytearray, list, tuple, dict, set, frozenset)
+_ORDERED = (int, float, str, bytes)
+
+
+def length(value: object) -> int:
+    """``len(value)`` for builtin strings and containers, else -1 (nothing user-defined runs)."""
+    cls = type(value)
+    if cls in _SIZED:
+        return len(value)  # type: ignore[arg-type]
+    for base in _SIZED:
+        if isinstance(value, base):
+            return base.__len__(value)  # type: ignore[arg-type]
+    return -1
+
+
+def sign(value: object) -> str | None:
+    """``negative``, ``zero`` or ``positive`` for an ``int`` or ``float`` (not bool, not NaN)."""
+    cls = type(value)
+    if cls is int or cls is float:
+        if value > 0:  # type: ignore[operator]
+            return "positive"
+        if value < 0:  # type: ignore[operator]
+            return "negative"
+        if value == 0:
+            return "zero"
+    return None
+
+
+def compare(before: object, after: object) -> int:
+    """-1 when ``after < before``, 1 when ``before < after``, 0 when equal or not comparable.
+
+    Only builtin scalars of one kind are compared (numbers with numbers, text with text).
+    """
+    a, b = type(before), type(after)
+    if a is not b and not ((a is int or a is float) and (b is int or b is float)):
+        return 0
+    if a not in _ORDERED:
+        return 0
+    if after < before:  # type: ignore[operator]
+        return -1
+    if before < after:  # type: ignore[operator]
+        return 1
+    return 0
+
+
+_fields_cache: dict[int, tuple[type, tuple[str, ...] | None]] = {}
+_CACHE_LIMIT = 1024
+
+
+def declared_fields(cls: type) -> tuple[str, ...] | None:
+    """The field names a class declares (dataclass, attrs, pydantic, named tuple), else None."""
+    cached = _fields_cache.get(id(cls))
+    if cached is not None and cached[0] is cls:
+        return cached[1]
+    names: tuple[str, ...] | None = None
+    try:
+        if dataclasses.is_dataclass(cls):
+            names = tuple(f.name for f in dataclasses.fields(cls))
+        elif isinstance(getattr(cls, "__attrs_attrs__", None), tuple):
+            names = tuple(str(a.name) for a in cls.__attrs_attrs__)  # type: ignore[attr-defined]
+        elif isinstance(getattr(cls, "__pydantic_fields__", None), dict):
+            names = tuple(cls.__pydantic_fields__)  # type: ignore[attr-defined]
+        elif isinstance(getattr(cls, "__fields__", None), dict) and hasattr(cls, "__config__"):
+            names = tuple(cls.__fields__)  # type: ignore[attr-defined]  # pydantic v1
+        elif issubclass(cls, tuple) and isinstance(getattr(cls, "_fields", None), tuple):
+            names = tuple(cls._fields)  # type: ignore[attr-defined]
+    except Exception:
+        names = None
+    if names is not None:
+        names = tuple(n for n in names if isinstance(n, str) and n.isidentifier())[:MAX_FIELDS]
+    if len(_fields_cache) >= _CACHE_LIMIT:
+        _fields_cache.clear()
+    _fields_cache[id(cls)] = (cls, names)
+    return names
+
+
+def record_fields(value: object) -> list[tuple[str, object]] | None:
+    """``(name, value)`` of each field when ``value`` is a record, else ``None``.
+
+    A record is a ``dict`` of at most :data:`MAX_FIELDS` identifier keys, an object with
+    declared fields, or a ``SimpleNamespace``. A dict keyed by ids or free text is a collection.
+    """
+    if isinstance(value, dict):
+        if dict.__len__(value) > MAX_FIELDS:
+            return None
+        pairs = list(dict.items(value))
+        for key, _ in pairs:
+            if type(key) is not str or not key.isidentifier():
+                return None
+        return pairs
+    if type(value) is types.SimpleNamespace:
+        pairs = [
+            (k, v)
+            for k, v in dict.items(object.__getattribute__(value, "__dict__"))
+            if type(k) is str and k.isidentifier()
+        ]
+        return pairs[:MAX_FIELDS]
+    names = declared_fields(type(value))
+    if names is None:
+        return None
+    return [(name, _getattr(value, name)) for name in names]
+
+
+def field_value(value: object, name: str) -> object:
+    """The field ``name`` of a record, :data:`MISSING` when absent (or not a record)."""
+    if isinstance(value, dict):
+        return dict.get(value, name, MISSING)
+    if type(value) is types.SimpleNamespace:
+        return dict.get(object.__getattribute__(value, "__dict__"), name, MISSING)
+    names = declared_fields(type(value))
+    if names is None or name not in names:
+        return MISSING
+    return _getattr(value, name)
+
+
+def _getattr(value: object, name: str) -> object:
+    try:
+        return getattr(value, name, MISSING)
+    except Exception:
+        return MISSING
+
+
+def is_sequence(value: object) -> bool:
+    """A ``list`` or a ``tuple`` that is not a named tuple (those are records)."""
+    return isinstance(value, list) or (
+        isinstance(value, tuple) and declared_fields(type(value)) is None
+    )
+
+
+def item_indices(value: Sequence[Any]) -> range | list[int]:
+    """Which items of a list or tuple to read: all of a small one, a sample of a big one."""
+    return sample_indices(list.__len__(value) if isinstance(value, list) else len(value))
+
+
+def item(value: Sequence[Any], index: int) -> object:
+    """Item ``index`` through the builtin method (a subclass's ``__getitem__`` is not run)."""
+    if isinstance(value, list):
+        return list.__getitem__(value, index)
+    return tuple.__getitem__(value, index)  # type: ignore[call-overload]
+
+
+def members(value: object) -> list[object] | None:
+    """The first :data:`MAX_FIELDS` members of a set, or values of a dict used as a collection."""
+    if isinstance(value, dict):
+        out: list[object] = []
+        for member in dict.values(value):
+            if len(out) >= MAX_FIELDS:
+                break
+            out.append(member)
+        return out
+    if isinstance(value, (set, frozenset)):
+        out = []
+        iterate: Any = set.__iter__ if isinstance(value, set) else frozenset.__iter__
+        for member in iterate(value):
+            if len(out) >= MAX_FIELDS:
+                break
+            out.append(member)
+        return out
+    return None
