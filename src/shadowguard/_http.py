@@ -1,0 +1,764 @@
+"""The request assumptions shared by the ASGI and WSGI middleware.
+
+:class:`HttpGuard` holds one middleware's options (validated once, at construction) and its
+in-flight counters; :class:`RequestState` follows one request. The state puts a
+:class:`HttpRequestScope` in :data:`~shadowguard._context.current_request`, so every guarded call
+made while the request is served carries its route, and checks the request assumptions
+(``latency_ms``, ``max_in_flight``, ``max_body_bytes``, ``error_status``) as the request comes in
+and the response goes out.
+
+Request violations go through the same pipeline as guard violations and land on the request's
+span: the server span of OpenTelemetry's own instrumentation when one records, else a span of
+shadowguard's own, created only for requests where something was violated. Until the request
+span is known (Flask's OpenTelemetry span starts after the WSGI middleware was entered), request
+violations wait for it or for the end of the request.
+
+Nothing here raises into the host, except :class:`~shadowguard.AssumptionViolation` in enforce
+mode, and only before the response started.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+
+from shadowguard import _otel, _report, _tallies
+from shadowguard._config import Mode, resolve_mode, settings
+from shadowguard._context import RequestScope, current_request
+from shadowguard._faults import internal_error
+from shadowguard._shapes import type_name
+from shadowguard._violation import AssumptionViolation, Violation
+
+__all__ = [
+    "OPTIONS",
+    "HttpGuard",
+    "HttpRequestScope",
+    "Limits",
+    "RequestState",
+    "current_state",
+    "parse_limits",
+]
+
+OPTIONS = ("latency_ms", "max_in_flight", "max_body_bytes", "error_status")
+"""The request assumptions a middleware, a route entry or a route decorator may set."""
+
+_METHODS = frozenset(
+    ("GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH")
+)
+_MAX_PATH = 1024
+"""``url.path`` is cut to this length: a hostile URL must not make telemetry grow."""
+_MAX_DECLARED = 4096
+_NO_CODE: dict[str, Any] = {}
+
+_perf_ns = time.perf_counter_ns
+
+
+# -- options --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The request assumptions of the whole app or of one route (``None`` = not checked)."""
+
+    latency_ms: float | None = None
+    max_in_flight: int | None = None
+    max_body_bytes: int | None = None
+    error_status: int | None = 500
+
+
+def _number(owner: str, key: str, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{owner}: {key} must be a number of milliseconds, got {value!r}")
+    if not (value > 0 and math.isfinite(value)):
+        raise ValueError(f"{owner}: {key} must be a positive number of milliseconds, got {value!r}")
+    return float(value)
+
+
+def _integer(owner: str, key: str, value: object, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{owner}: {key} must be an int, got {value!r}")
+    if value < minimum:
+        raise ValueError(f"{owner}: {key} must be >= {minimum}, got {value!r}")
+    return value
+
+
+def parse_limits(owner: str, options: Mapping[str, object], base: Limits | None = None) -> Limits:
+    """Validated :class:`Limits`: keys given override ``base`` (``max_in_flight`` excepted,
+    since a route counts its own requests). Raises ``TypeError``/``ValueError`` naming ``owner``."""
+    if not isinstance(options, Mapping):
+        raise TypeError(f"{owner}: options must be a mapping, got {type(options).__name__}")
+    values: dict[str, Any] = {
+        "latency_ms": base.latency_ms if base else None,
+        "max_in_flight": None,
+        "max_body_bytes": base.max_body_bytes if base else None,
+        "error_status": base.error_status if base else 500,
+    }
+    for key, value in options.items():
+        if key not in OPTIONS:
+            known = ", ".join(OPTIONS)
+            raise TypeError(f"{owner}: unknown option {key!r} (known: {known})")
+        if value is None:
+            values[key] = None
+        elif key == "latency_ms":
+            values[key] = _number(owner, key, value)
+        elif key == "max_in_flight":
+            values[key] = _integer(owner, key, value, 1)
+        elif key == "max_body_bytes":
+            values[key] = _integer(owner, key, value, 0)
+        else:
+            status = _integer(owner, key, value, 100)
+            if status > 599:
+                raise ValueError(f"{owner}: error_status must be an HTTP status, got {value!r}")
+            values[key] = status
+    return Limits(**values)
+
+
+class Rule:
+    """The limits of the app or of one route, with the in-flight counter of its requests."""
+
+    __slots__ = ("_lock", "in_flight", "label", "limits", "texts")
+
+    def __init__(self, label: str | None, limits: Limits) -> None:
+        self.label = label
+        self.limits = limits
+        self.in_flight = 0
+        self._lock = threading.Lock()
+        where = "" if label is None else f", route={label!r}"
+        self.texts = {
+            key: f"{key}({_fmt(getattr(limits, key))}{where})"
+            for key in OPTIONS
+            if getattr(limits, key) is not None
+        }
+
+    def enter(self) -> int:
+        """Count one more request of this rule in flight; how many are in flight now."""
+        with self._lock:
+            self.in_flight += 1
+            return self.in_flight
+
+    def leave(self) -> None:
+        """Give back what :meth:`enter` took."""
+        with self._lock:
+            self.in_flight -= 1
+
+
+def _fmt(value: object) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+_PARAMETER = re.compile(r"\{[^{}]*\}|<[^<>]*>|\*")
+
+
+@dataclass(frozen=True)
+class _Pattern:
+    method: str | None
+    template: str
+    regex: re.Pattern[str]
+    rule: Rule
+
+
+def _compile(template: str) -> tuple[re.Pattern[str], bool]:
+    """A route template (``/users/{id}``, ``/users/<int:id>``, ``/static/*``) as a path regex;
+    also whether it has parameters. ``{x:path}``, ``<path:x>`` and ``*`` span slashes."""
+    parts: list[str] = []
+    position = 0
+    for token in _PARAMETER.finditer(template):
+        parts.append(re.escape(template[position : token.start()]))
+        text = token.group()
+        spans = text == "*" or text.endswith(":path}") or text.startswith(("<path:", "<path("))
+        parts.append(".*" if text == "*" else ".+" if spans else "[^/]+")
+        position = token.end()
+    parts.append(re.escape(template[position:]))
+    return re.compile("".join(parts) + r"\Z"), position > 0
+
+
+def _parse_routes(owner: str, routes: object, base: Limits) -> tuple[_Pattern, ...]:
+    if routes is None:
+        return ()
+    if not isinstance(routes, Mapping):
+        raise TypeError(f"{owner}: routes must be a mapping, got {type(routes).__name__}")
+    parsed: list[tuple[bool, bool, int, _Pattern]] = []
+    for index, (key, options) in enumerate(routes.items()):
+        if not isinstance(key, str):
+            raise TypeError(f"{owner}: route keys must be strings, got {key!r}")
+        verb, _, template = key.strip().rpartition(" ")
+        method = verb.strip().upper() or None
+        if not template.startswith("/") or (method is not None and not method.isalpha()):
+            raise ValueError(f"{owner}: route {key!r} must be 'METHOD /pattern' or '/pattern'")
+        limits = parse_limits(f"{owner}: route {key!r}", options, base)
+        regex, has_parameters = _compile(template)
+        pattern = _Pattern(method, template, regex, Rule(key.strip(), limits))
+        parsed.append((method is None, has_parameters, index, pattern))
+    parsed.sort(key=lambda item: item[:3])
+    return tuple(item[3] for item in parsed)
+
+
+# -- the middleware's guard ---------------------------------------------------------------------
+
+
+class HttpGuard:
+    """One middleware's request assumptions: options, route table, counters and mode."""
+
+    def __init__(
+        self,
+        name: str = "http",
+        *,
+        latency_ms: float | None = None,
+        max_in_flight: int | None = None,
+        max_body_bytes: int | None = None,
+        error_status: int | None = 500,
+        routes: Mapping[str, Mapping[str, Any]] | None = None,
+    ) -> None:
+        if not isinstance(name, str) or not name.strip():
+            raise TypeError(
+                f"shadowguard middleware: name must be a non-empty string, got {name!r}"
+            )
+        owner = f"shadowguard middleware {name!r}"
+        self.name = name
+        self.owner = owner
+        options = {
+            "latency_ms": latency_ms,
+            "max_in_flight": max_in_flight,
+            "max_body_bytes": max_body_bytes,
+            "error_status": error_status,
+        }
+        self.app_rule = Rule(None, parse_limits(owner, options))
+        self.patterns = _parse_routes(owner, routes, self.app_rule.limits)
+        self.counts_body = self.app_rule.limits.max_body_bytes is not None or any(
+            p.rule.limits.max_body_bytes is not None for p in self.patterns
+        )
+        self._declared: dict[tuple[str, tuple[tuple[str, Any], ...]], Rule] = {}
+        self._lock = threading.Lock()
+        self._mode_generation = -1
+        self._mode = Mode.OBSERVE
+        self.checks = _tallies.check_counter(name)
+
+    def mode(self) -> Mode:
+        """The effective mode of this middleware's guard name (overrides apply)."""
+        generation = settings.generation
+        if generation != self._mode_generation:
+            self._mode = resolve_mode(self.name, None)
+            self._mode_generation = generation
+        return self._mode
+
+    def match(self, method: str, template: str | None, path: str) -> Rule | None:
+        """The ``routes`` entry for a request: the route template itself first, then the path
+        against each pattern; entries naming the method before the others."""
+        patterns = self.patterns
+        if not patterns:
+            return None
+        get_ok = method == "HEAD"
+        if template is not None:
+            for pattern in patterns:
+                if pattern.template == template and _method_ok(pattern, method, get_ok):
+                    return pattern.rule
+        for pattern in patterns:
+            if _method_ok(pattern, method, get_ok) and pattern.regex.match(path):
+                return pattern.rule
+        return None
+
+    def declare(self, label: str, options: Mapping[str, Any]) -> Rule:
+        """The rule of a route whose assumptions the framework adapter declared (a view
+        decorator, a dependency): one per label and options, so its requests share a counter."""
+        key = (label, tuple(sorted(options.items())))
+        rule = self._declared.get(key)
+        if rule is not None:
+            return rule
+        limits = parse_limits(f"{self.owner}: route {label!r}", options, self.app_rule.limits)
+        with self._lock:
+            rule = self._declared.get(key)
+            if rule is None:
+                rule = Rule(label, limits)
+                if len(self._declared) < _MAX_DECLARED:
+                    self._declared[key] = rule
+                if limits.max_body_bytes is not None:
+                    self.counts_body = True
+        return rule
+
+    def start(
+        self,
+        method: object,
+        path: object,
+        content_length: int | None,
+        resolver: Callable[[], str | None] | None = None,
+    ) -> RequestState | None:
+        """A :class:`RequestState` for a new request, or ``None`` when shadowguard is off (or
+        failed: the request then passes untouched). Never raises."""
+        try:
+            if settings.mode is Mode.OFF:
+                return None
+            return RequestState(
+                self, self.mode(), _method(method), _path(path), content_length, resolver
+            )
+        except Exception as exc:
+            internal_error("http.start", exc)
+            return None
+
+
+def _method_ok(pattern: _Pattern, method: str, get_ok: bool) -> bool:
+    return (
+        pattern.method is None or pattern.method == method or (get_ok and pattern.method == "GET")
+    )
+
+
+def _method(value: object) -> str:
+    if isinstance(value, str):
+        upper = value.upper()
+        if upper in _METHODS:
+            return upper
+    return "_OTHER"
+
+
+def _path(value: object) -> str:
+    if not isinstance(value, str) or not value:
+        return "/"
+    return value if len(value) <= _MAX_PATH else value[:_MAX_PATH]
+
+
+# -- one request --------------------------------------------------------------------------------
+
+
+class HttpRequestScope(RequestScope):
+    """The request scope of the middleware: learns the route template lazily (ASGI frameworks
+    route after the middleware ran) and leads back to the :class:`RequestState`."""
+
+    __slots__ = ("state",)
+
+    def __init__(self, state: RequestState, method: str, path: str) -> None:
+        super().__init__(method=method, path=path)
+        self.state = state
+
+    def attributes(self) -> dict[str, str]:
+        self.state.refresh_route()
+        return super().attributes()
+
+
+def current_state() -> RequestState | None:
+    """The :class:`RequestState` of the request being served here, if a middleware set one."""
+    scope = current_request.get()
+    return scope.state if isinstance(scope, HttpRequestScope) else None
+
+
+class RequestState:
+    """One request as the middleware follows it: rules held, body counted, status, timing.
+
+    Called by the middleware (``admit``, ``count_body``, ``response_start``, ``body_done``,
+    ``raised``, ``finish``) and by framework adapters (``set_route``, ``attach_span``,
+    ``complete``). Only ``admit``, ``count_body`` and ``set_route`` raise, in enforce mode and
+    before the response started.
+    """
+
+    __slots__ = (
+        "active",
+        "body_bytes",
+        "content_length",
+        "declared",
+        "disconnected",
+        "error",
+        "finished",
+        "guard",
+        "held",
+        "latency_done",
+        "method",
+        "mode",
+        "parent",
+        "path",
+        "pending",
+        "released",
+        "resolver",
+        "response_started",
+        "rule",
+        "scope",
+        "seen_exception",
+        "span",
+        "started_ns",
+        "started_time_ns",
+        "status",
+        "status_done",
+        "volume_done",
+    )
+
+    def __init__(
+        self,
+        guard: HttpGuard,
+        mode: Mode,
+        method: str,
+        path: str,
+        content_length: int | None,
+        resolver: Callable[[], str | None] | None,
+    ) -> None:
+        self.guard = guard
+        self.mode = mode
+        self.active = mode is not Mode.OFF
+        self.method = method
+        self.path = path
+        self.content_length = content_length
+        self.resolver = resolver
+        self.declared = False
+        self.scope = HttpRequestScope(self, method, path)
+        self.started_time_ns = time.time_ns()
+        self.started_ns = _perf_ns()
+        current = trace.get_current_span()
+        self.span: Any = current if current.is_recording() else None
+        self.scope.span = self.span
+        self.parent = otel_context.get_current()
+        self.rule: Rule | None = None
+        self.held: list[Rule] = []
+        self.body_bytes = 0
+        self.status: int | None = None
+        self.response_started = False
+        self.disconnected = False
+        self.volume_done = False
+        self.status_done = False
+        self.latency_done = False
+        self.released = False
+        self.finished = False
+        self.pending: list[Violation] = []
+        self.error: AssumptionViolation | None = None
+        self.seen_exception: BaseException | None = None
+
+    # -- what applies -------------------------------------------------------------------------
+
+    @property
+    def limits(self) -> Limits:
+        """The limits in force: the matched route's, else the app's."""
+        rule = self.rule
+        return rule.limits if rule is not None else self.guard.app_rule.limits
+
+    def needs_end(self) -> bool:
+        """Whether the end of the body matters (a latency budget or an in-flight limit)."""
+        if self.released:
+            return False
+        if self.limits.latency_ms is not None:
+            return True
+        return any(rule.limits.max_in_flight is not None for rule in self.held)
+
+    def _text(self, key: str) -> str:
+        rule = self.rule
+        if rule is not None and key in rule.texts:
+            return rule.texts[key]
+        return self.guard.app_rule.texts.get(key, key)
+
+    def _violation(self, kind: str, key: str, expected: str, observed: str) -> Violation:
+        return Violation(
+            guard=self.guard.name,
+            assumption=self._text(key),
+            kind=kind,
+            mode=self.mode.value,
+            expected=expected,
+            observed=observed,
+        )
+
+    # -- the request comes in -------------------------------------------------------------------
+
+    def admit(self) -> None:
+        """Entry checks: requests in flight and the declared Content-Length."""
+        if not self.active:
+            return
+        found: list[Violation] = []
+        try:
+            next(self.guard.checks)
+            app_rule = self.guard.app_rule
+            found += self._enter(app_rule)
+            rule = self.guard.match(self.method, None, self.path)
+            if rule is not None:
+                self.rule = rule
+                found += self._enter(rule)
+            found += self._check_volume()
+        except Exception as exc:
+            internal_error("http.admit", exc)
+        if found:
+            self._report(found, may_raise=True)
+
+    def _enter(self, rule: Rule) -> list[Violation]:
+        count = rule.enter()
+        self.held.append(rule)
+        limit = rule.limits.max_in_flight
+        if limit is None or count <= limit:
+            return []
+        text = rule.texts["max_in_flight"]
+        return [
+            Violation(
+                guard=self.guard.name,
+                assumption=text,
+                kind="concurrency",
+                mode=self.mode.value,
+                expected=f"<= {limit} in flight",
+                observed=f"{count} in flight",
+            )
+        ]
+
+    def _check_volume(self) -> list[Violation]:
+        limit = self.limits.max_body_bytes
+        if limit is None or self.volume_done:
+            return []
+        if self.content_length is not None and self.content_length > limit:
+            observed = f"{self.content_length} bytes"
+        elif self.body_bytes > limit:
+            observed = f"> {limit} bytes"
+        else:
+            return []
+        self.volume_done = True
+        return [self._violation("volume", "max_body_bytes", f"<= {limit} bytes", observed)]
+
+    def count_body(self, size: int) -> None:
+        """Count request body bytes as the app reads them (never ahead of it)."""
+        if not self.active or self.volume_done:
+            return
+        found: list[Violation] = []
+        try:
+            self.body_bytes += size
+            found = self._check_volume()
+        except Exception as exc:
+            internal_error("http.body", exc)
+        if found:
+            self._report(found, may_raise=True)
+
+    def set_route(self, template: str | None, options: Mapping[str, Any] | None = None) -> None:
+        """The framework matched ``template``; ``options`` are the route's declared assumptions
+        (a view decorator, a dependency). Switches the rule in force; may raise in enforce mode
+        (in-flight or body limit of the route), before the response started."""
+        found: list[Violation] = []
+        try:
+            if template is not None:
+                self.scope.route = template
+            if options is not None:
+                self.declared = True
+            if not self.active:
+                return
+            label = template if template is not None else self.path
+            rule = (
+                self.guard.declare(label, options)
+                if options is not None
+                else self.guard.match(self.method, template, self.path)
+            )
+            found = self._switch(rule)
+        except Exception as exc:
+            internal_error("http.route", exc)
+        if found:
+            self._report(found, may_raise=True)
+
+    def _switch(self, rule: Rule | None) -> list[Violation]:
+        if rule is self.rule:
+            return []
+        previous = self.rule
+        self.rule = rule
+        found: list[Violation] = []
+        if not self.released:
+            if previous is not None and previous in self.held:
+                self.held.remove(previous)
+                previous.leave()
+            if rule is not None:
+                found += self._enter(rule)
+        found += self._check_volume()
+        return found
+
+    def refresh_route(self) -> None:
+        """Ask the resolver (ASGI: the framework's matched route) for the template. Never raises."""
+        resolver = self.resolver
+        if resolver is None or self.declared:
+            return
+        try:
+            template = resolver()
+            if template is None or template == self.scope.route:
+                return
+            self.scope.route = template
+            if self.active:
+                found = self._switch(self.guard.match(self.method, template, self.path))
+                if found:
+                    self._report(found, may_raise=False)
+        except Exception as exc:
+            internal_error("http.resolve_route", exc)
+
+    # -- the response goes out ------------------------------------------------------------------
+
+    def response_start(self, status: object) -> None:
+        """Status line sent (or, in WSGI, about to be): from now on nothing may raise."""
+        self.response_started = True
+        if not self.active or self.status_done or self._enforced():
+            return
+        found: list[Violation] = []
+        try:
+            code = int(status.split(None, 1)[0]) if isinstance(status, str) else int(status)  # type: ignore[call-overload]
+            self.status = code
+            self.refresh_route()
+            threshold = self.limits.error_status
+            if threshold is not None and code >= threshold:
+                self.status_done = True
+                found.append(self._violation("status", "error_status", f"< {threshold}", str(code)))
+        except Exception as exc:
+            internal_error("http.status", exc)
+        if found:
+            self._report(found, may_raise=False)
+
+    def body_done(self) -> None:
+        """The last body byte went out (or the request ended without one): stop the clock and
+        give back the in-flight counters."""
+        if self.released:
+            return
+        self.released = True
+        found: list[Violation] = []
+        try:
+            elapsed = _perf_ns() - self.started_ns
+            for rule in self.held:
+                rule.leave()
+            self.held.clear()
+            if self.active:
+                self.refresh_route()
+                budget = self.limits.latency_ms
+                if budget is not None and elapsed > budget * 1_000_000:
+                    found.append(
+                        self._violation(
+                            "latency", "latency_ms", f"<= {budget:g} ms", f"{elapsed / 1e6:.1f} ms"
+                        )
+                    )
+        except Exception as exc:
+            internal_error("http.latency", exc)
+        if found:
+            self._report(found, may_raise=False)
+        else:
+            span = self._live_span()
+            if span is not None:
+                self._sync_count(span)
+
+    def raised(self, exc: BaseException) -> None:
+        """The app raised ``exc``. Before the response started an ``Exception`` means the
+        server answers 500: a ``status`` violation (not for disconnects or cancellation)."""
+        if exc is self.error or exc is self.seen_exception:
+            return
+        self.seen_exception = exc
+        if (
+            not self.active
+            or not isinstance(exc, Exception)
+            or isinstance(exc, AssumptionViolation)  # already reported where it was raised
+            or self.response_started
+            or self.disconnected
+            or self.status_done
+        ):
+            return
+        found: list[Violation] = []
+        try:
+            self.refresh_route()
+            threshold = self.limits.error_status
+            if threshold is not None and threshold <= 500:
+                self.status_done = True
+                found.append(
+                    self._violation(
+                        "status", "error_status", f"< {threshold}", f"unhandled {type_name(exc)}"
+                    )
+                )
+        except Exception as fault:
+            internal_error("http.raised", fault)
+        if found:
+            self._report(found, may_raise=False)
+
+    def _enforced(self) -> bool:
+        """An ``AssumptionViolation`` failed this request: its error status is no news."""
+        return self.error is not None or isinstance(self.seen_exception, AssumptionViolation)
+
+    def complete(self, status: object) -> None:
+        """The framework finished a response whose body is already in memory (Flask): the
+        request is served, so check and report everything now, while its span still records."""
+        self.response_start(status)
+        self.finish()
+
+    def finish(self) -> None:
+        """The request ended: release, check latency, report what waited, count on the span."""
+        if self.finished:
+            return
+        self.finished = True
+        self.body_done()
+        try:
+            span = self._live_span()
+            pending, self.pending = self.pending, []
+            if span is not None:
+                if pending:
+                    self._emit(pending, span)
+                self._sync_count(span)
+            elif pending or (self.scope.violations and self.span is None):
+                self._own_span(pending)  # no span recorded this request (or it already ended)
+        except Exception as exc:
+            internal_error("http.finish", exc)
+
+    # -- reporting --------------------------------------------------------------------------------
+
+    def attach_span(self, span: Any) -> None:
+        """The request's span became known (Flask's starts after the WSGI middleware): report
+        what waited on it."""
+        try:
+            if span is None or not span.is_recording() or span is self.span:
+                return
+            if self._live_span() is not None:
+                return
+            self.span = span
+            self.scope.span = span
+            self.parent = trace.set_span_in_context(span)
+            pending, self.pending = self.pending, []
+            if pending:
+                self._emit(pending, span)
+            self._sync_count(span)
+        except Exception as exc:
+            internal_error("http.attach_span", exc)
+
+    def _live_span(self) -> Any:
+        span = self.span
+        return span if span is not None and span.is_recording() else None
+
+    def _report(self, violations: list[Violation], *, may_raise: bool) -> None:
+        try:
+            span = self._live_span()
+            if span is not None:
+                self._emit(violations, span)
+            else:
+                self.pending.extend(violations)
+        except Exception as exc:
+            internal_error("http.report", exc)
+        if may_raise and self.mode is Mode.ENFORCE and not self.response_started:
+            self.error = AssumptionViolation(violations)
+            raise self.error
+
+    def _emit(self, violations: list[Violation], span: Any) -> None:
+        token = current_request.set(self.scope)
+        try:
+            with trace.use_span(
+                span, end_on_exit=False, record_exception=False, set_status_on_exception=False
+            ):
+                _report.emit(self.guard.name, violations, _NO_CODE, self.started_ns)
+        finally:
+            current_request.reset(token)
+        self._sync_count(span)
+
+    def _sync_count(self, span: Any) -> None:
+        count = self.scope.violations
+        if count and span.is_recording():
+            span.set_attribute(_otel.COUNT_ATTRIBUTE, count)
+
+    def _own_span(self, pending: list[Violation]) -> None:
+        """No span records this request: one of shadowguard's own covers it, carrying the
+        request violations and the count (unless the host sampled the trace out)."""
+        parent_span = trace.get_current_span(self.parent)
+        parent = parent_span.get_span_context()
+        if parent.is_valid and not parent.trace_flags.sampled:
+            if pending:
+                self._emit(pending, parent_span)
+            return
+        span = _otel._get_tracer().start_span(
+            f"shadowguard {self.guard.name}",
+            context=self.parent,
+            start_time=self.started_time_ns,
+            attributes=self.scope.attributes(),
+        )
+        try:
+            if pending:
+                self._emit(pending, span)
+            self._sync_count(span)
+        finally:
+            span.end()

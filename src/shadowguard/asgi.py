@@ -1,0 +1,154 @@
+"""ASGI middleware: watch every HTTP request of an ASGI app (Starlette, FastAPI, Quart...).
+
+    from shadowguard.asgi import GuardMiddleware
+
+    app = GuardMiddleware(app, latency_ms=250, max_in_flight=64, max_body_bytes=1_000_000,
+                          routes={"POST /upload": {"max_body_bytes": 50_000_000}})
+
+Every guarded function called while a request is served reports with the request's route
+(``http.route``, or ``url.path`` where no template is known) and adds to the request span's
+``shadowguard.violations``. The request itself is checked against ``latency_ms`` (until the last
+body byte is sent), ``max_in_flight``, ``max_body_bytes`` (the declared Content-Length, then the
+bytes as the app reads them) and ``error_status`` (a status at or above it, or an unhandled
+exception, is a ``status`` violation); violations are reported under the guard name ``name``.
+
+A pure ASGI middleware: bodies stream through message by message, websocket and lifespan scopes
+pass untouched, exceptions of the app propagate as they are. In enforce mode it raises
+:class:`~shadowguard.AssumptionViolation` only before the response started.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+from typing import Any
+
+from shadowguard._context import current_request
+from shadowguard._faults import internal_error
+from shadowguard._http import HttpGuard, RequestState
+
+__all__ = ["GuardMiddleware"]
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+class GuardMiddleware:
+    """Check each HTTP request's assumptions and give guarded calls the request's route."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        name: str = "http",
+        latency_ms: float | None = None,
+        max_in_flight: int | None = None,
+        max_body_bytes: int | None = None,
+        error_status: int | None = 500,
+        routes: Mapping[str, Mapping[str, Any]] | None = None,
+    ) -> None:
+        self.app = app
+        self.guard = HttpGuard(
+            name,
+            latency_ms=latency_ms,
+            max_in_flight=max_in_flight,
+            max_body_bytes=max_body_bytes,
+            error_status=error_status,
+            routes=routes,
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope.get("type") != "http":
+            await self.app(scope, receive, send)
+            return
+        state = self.guard.start(
+            scope.get("method"),
+            scope.get("path"),
+            _content_length(scope),
+            _route_resolver(scope),
+        )
+        if state is None:
+            await self.app(scope, receive, send)
+            return
+        token = current_request.set(state.scope)
+        try:
+            state.admit()
+            await self.app(scope, _receive(state, receive), _send(state, send))
+        except BaseException as exc:
+            state.raised(exc)
+            raise
+        finally:
+            state.finish()
+            try:
+                current_request.reset(token)
+            except Exception as exc:  # pragma: no cover - reset in another context
+                internal_error("asgi.context", exc)
+
+
+def _receive(state: RequestState, receive: Receive) -> Receive:
+    async def counting_receive() -> Message:
+        message = await receive()
+        kind = message.get("type")
+        if kind == "http.request":
+            body = message.get("body")
+            if body:
+                state.count_body(len(body))
+        elif kind == "http.disconnect":
+            state.disconnected = True
+        return message
+
+    return counting_receive
+
+
+def _send(state: RequestState, send: Send) -> Send:
+    async def watching_send(message: Message) -> None:
+        kind = message.get("type")
+        if kind == "http.response.start":
+            state.response_start(message.get("status"))
+        elif (kind == "http.response.body" and not message.get("more_body", False)) or (
+            kind == "http.response.pathsend"
+        ):
+            # Checked as the last chunk is handed over: OpenTelemetry's ASGI middleware ends
+            # the server span as soon as it is sent.
+            state.body_done()
+        try:
+            await send(message)
+        except BaseException:
+            state.disconnected = True  # the client is gone or the server gave up on it
+            raise
+
+    return watching_send
+
+
+def _content_length(scope: Scope) -> int | None:
+    try:
+        for name, value in scope.get("headers") or ():
+            if name.lower() == b"content-length":
+                text = value.strip()
+                return int(text) if text.isdigit() else None
+    except Exception as exc:
+        internal_error("asgi.content_length", exc)
+    return None
+
+
+def _route_resolver(scope: Scope) -> Callable[[], str | None]:
+    """The template of the route the framework matched, read when it is needed: Starlette and
+    FastAPI put the matched route in ``scope["route"]`` and grow ``root_path`` under mounts."""
+    entry_root = scope.get("root_path") or ""
+
+    def resolve() -> str | None:
+        route = scope.get("route")
+        template = getattr(route, "path", None)
+        if not isinstance(template, str):
+            return None
+        root = scope.get("root_path") or ""
+        prefix = (
+            root[len(entry_root) :] if isinstance(root, str) and root.startswith(entry_root) else ""
+        )
+        if hasattr(type(route), "routes"):  # a mount: the app under it routed nothing further
+            return prefix + "/{path}" if prefix else template
+        return prefix + template
+
+    return resolve

@@ -1,0 +1,200 @@
+"""WSGI middleware (PEP 3333): watch every request of a WSGI app (Flask, Django, Falcon...).
+
+    from shadowguard.wsgi import GuardMiddleware
+
+    app.wsgi_app = GuardMiddleware(app.wsgi_app, latency_ms=250, max_in_flight=16)
+
+The same options and reports as :mod:`shadowguard.asgi`: guarded calls made while a request is
+served (the body's iteration included) carry its route, and the request is checked against
+``latency_ms`` (until the body's last chunk is handed to the server), ``max_in_flight``,
+``max_body_bytes`` (Content-Length, then the bytes as the app reads ``wsgi.input``) and
+``error_status``.
+
+The response iterable is passed through chunk by chunk, its ``close()`` called exactly once;
+a ``wsgi.file_wrapper`` response is returned as it is (keeping the server's sendfile path) when
+no latency budget or in-flight limit needs its end; ``start_response(..., exc_info)`` and the
+legacy ``write()`` callable work unchanged. In enforce mode
+:class:`~shadowguard.AssumptionViolation` is raised only before the status line is sent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any
+
+from shadowguard._context import current_request
+from shadowguard._http import HttpGuard, RequestState
+
+__all__ = ["GuardMiddleware"]
+
+Environ = dict[str, Any]
+StartResponse = Callable[..., Callable[[bytes], object]]
+WSGIApp = Callable[[Environ, StartResponse], Iterable[bytes]]
+
+
+class GuardMiddleware:
+    """Check each request's assumptions and give guarded calls the request's route."""
+
+    def __init__(
+        self,
+        app: WSGIApp,
+        *,
+        name: str = "http",
+        latency_ms: float | None = None,
+        max_in_flight: int | None = None,
+        max_body_bytes: int | None = None,
+        error_status: int | None = 500,
+        routes: Mapping[str, Mapping[str, Any]] | None = None,
+    ) -> None:
+        self.app = app
+        self.guard = HttpGuard(
+            name,
+            latency_ms=latency_ms,
+            max_in_flight=max_in_flight,
+            max_body_bytes=max_body_bytes,
+            error_status=error_status,
+            routes=routes,
+        )
+
+    def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        state = self.guard.start(
+            environ.get("REQUEST_METHOD"), _path(environ), _content_length(environ)
+        )
+        if state is None:
+            return self.app(environ, start_response)
+        if self.guard.counts_body and state.active:
+            stream = environ.get("wsgi.input")
+            if stream is not None:
+                environ["wsgi.input"] = CountingInput(stream, state)
+        token = current_request.set(state.scope)
+        try:
+            state.admit()
+            result = self.app(environ, _start_response(state, start_response))
+        except BaseException as exc:
+            state.raised(exc)
+            state.finish()
+            raise
+        finally:
+            current_request.reset(token)
+        if state.finished:
+            return result
+        file_wrapper = environ.get("wsgi.file_wrapper")
+        if (
+            isinstance(file_wrapper, type)
+            and isinstance(result, file_wrapper)
+            and not state.needs_end()
+        ):
+            state.finish()
+            return result
+        return Body(result, state)
+
+
+def _start_response(state: RequestState, start_response: StartResponse) -> StartResponse:
+    def watching_start_response(status: str, headers: Any, *exc_info: Any) -> Any:
+        state.response_start(status)
+        return start_response(status, headers, *exc_info)
+
+    return watching_start_response
+
+
+class Body:
+    """The app's response iterable, passed through chunk by chunk.
+
+    The request context is set while the app's iterable runs; the request ends at exhaustion
+    or ``close()``, whichever comes first (test clients often never close); the app's ``close()``
+    is called exactly once.
+    """
+
+    __slots__ = ("_closed", "_iterator", "_result", "_state")
+
+    def __init__(self, result: Iterable[bytes], state: RequestState) -> None:
+        self._result = result
+        self._state = state
+        self._iterator: Iterator[bytes] | None = None
+        self._closed = False
+
+    def __iter__(self) -> Body:
+        return self
+
+    def __next__(self) -> bytes:
+        state = self._state
+        token = current_request.set(state.scope)
+        try:
+            iterator = self._iterator
+            if iterator is None:
+                iterator = self._iterator = iter(self._result)
+            return next(iterator)
+        except StopIteration:
+            state.finish()
+            raise
+        except BaseException as exc:
+            state.raised(exc)
+            state.finish()
+            raise
+        finally:
+            current_request.reset(token)
+
+    def close(self) -> None:
+        """Close the app's iterable once, then end the request."""
+        if self._closed:
+            return
+        self._closed = True
+        state = self._state
+        token = current_request.set(state.scope)
+        try:
+            close = getattr(self._result, "close", None)
+            if close is not None:
+                close()
+        finally:
+            state.finish()
+            current_request.reset(token)
+
+
+class CountingInput:
+    """``wsgi.input`` that counts the bytes the app reads, as it reads them."""
+
+    __slots__ = ("_state", "_stream")
+
+    def __init__(self, stream: Any, state: RequestState) -> None:
+        self._stream = stream
+        self._state = state
+
+    def read(self, *args: Any) -> bytes:
+        data: bytes = self._stream.read(*args)
+        self._state.count_body(len(data))
+        return data
+
+    def readline(self, *args: Any) -> bytes:
+        data: bytes = self._stream.readline(*args)
+        self._state.count_body(len(data))
+        return data
+
+    def readlines(self, *args: Any) -> list[bytes]:
+        lines: list[bytes] = self._stream.readlines(*args)
+        self._state.count_body(sum(len(line) for line in lines))
+        return lines
+
+    def __iter__(self) -> Iterator[bytes]:
+        for line in self._stream:
+            self._state.count_body(len(line))
+            yield line
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+def _path(environ: Environ) -> str:
+    raw = str(environ.get("SCRIPT_NAME") or "") + str(environ.get("PATH_INFO") or "")
+    try:
+        return raw.encode("latin-1").decode("utf-8")  # PEP 3333 "bytes as latin-1" strings
+    except UnicodeError:
+        return raw
+
+
+def _content_length(environ: Environ) -> int | None:
+    value = environ.get("CONTENT_LENGTH")
+    if isinstance(value, str):
+        text = value.strip()
+        if text.isascii() and text.isdigit():
+            return int(text)
+    return None
