@@ -15,7 +15,7 @@ from typing import Any
 from opentelemetry import metrics, trace
 
 from shadowguard import _tallies
-from shadowguard._config import settings
+from shadowguard._config import add_listener, settings
 from shadowguard._violation import Violation
 
 __all__ = ["MAX_EVENTS_PER_SPAN", "emit_spans", "ensure_instruments"]
@@ -170,6 +170,13 @@ def ensure_instruments() -> None:
         unit="{error}",
         description="Faults of shadowguard itself, swallowed so the host never sees them.",
     )
+
+
+def _on_settings_changed(_settings: Any) -> None:
+    ensure_instruments()  # the counters exist for the global provider and for each configured one
+
+
+add_listener(_on_settings_changed)
 
 
 def reset() -> None:
