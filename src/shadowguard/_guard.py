@@ -425,8 +425,7 @@ class Guard:
                 self._run(self.before_always, call)
         except Exception as exc:
             internal_error(f"guard {self.name} begin", exc)
-        if self.timed or call.violations:
-            call.started_ns = _perf_ns()
+        call.started_ns = _perf_ns()  # an own span must cover the call, whatever breaks later
         if call.violations and self.enforce:
             self._leave(call)
             self._emit(call)
@@ -498,8 +497,12 @@ class Guard:
         ):
             raise AssumptionViolation(call.violations[already:]) from exc
 
-    def result_only(self, args: tuple[Any, ...], kwargs: dict[str, Any], result: Any) -> None:
-        """The light path's return-type check (no ``Call`` unless it fails)."""
+    def result_only(
+        self, args: tuple[Any, ...], kwargs: dict[str, Any], result: Any, started_ns: int = 0
+    ) -> None:
+        """The light path's return-type check (no ``Call`` unless it fails).
+
+        ``started_ns`` is when the call began, so that an own span covers it."""
         check = self.return_check
         try:
             observed = check.observe(result) if check is not None else None
@@ -510,6 +513,7 @@ class Guard:
             return
         call = Call(self.binder, args, kwargs)
         call.result = result
+        call.started_ns = started_ns
         assumption = self._return_assumption()
         if assumption is None:  # pragma: no cover - return_check implies the assumption
             return
@@ -569,11 +573,14 @@ def _sync(guard: Guard, func: Callable[..., Any]) -> Callable[..., Any]:
             next(g.checks)
             failure = fast(args, kwargs)
             if failure is None:
-                result = func(*args, **kwargs)
                 outer = g.return_outer
-                if outer is None or (isinstance(result, outer) and g.return_deep is None):
+                if outer is None:
+                    return func(*args, **kwargs)
+                started = _perf_ns()
+                result = func(*args, **kwargs)
+                if isinstance(result, outer) and g.return_deep is None:
                     return result
-                g.result_only(args, kwargs, result)  # once: a sampled check may not repeat
+                g.result_only(args, kwargs, result, started)  # once: sampled checks may differ
                 return result
             call = g.begin(args, kwargs, True, failure)
         elif g.off:
@@ -583,8 +590,9 @@ def _sync(guard: Guard, func: Callable[..., Any]) -> Callable[..., Any]:
         if call is None:
             return func(*args, **kwargs)
         if call is _RESULT_ONLY:
+            started = _perf_ns()
             result = func(*args, **kwargs)
-            g.result_only(args, kwargs, result)
+            g.result_only(args, kwargs, result, started)
             return result
         try:
             result = func(*args, **kwargs)
@@ -607,9 +615,11 @@ def _coroutine(guard: Guard, func: Callable[..., Any]) -> Callable[..., Any]:
             next(g.checks)
             failure = fast(args, kwargs)
             if failure is None:
+                if g.return_outer is None:
+                    return await func(*args, **kwargs)
+                started = _perf_ns()
                 result = await func(*args, **kwargs)
-                if g.return_outer is not None:
-                    g.result_only(args, kwargs, result)
+                g.result_only(args, kwargs, result, started)
                 return result
             call = g.begin(args, kwargs, True, failure)
         elif g.off:
@@ -619,8 +629,9 @@ def _coroutine(guard: Guard, func: Callable[..., Any]) -> Callable[..., Any]:
         if call is None:
             return await func(*args, **kwargs)
         if call is _RESULT_ONLY:
+            started = _perf_ns()
             result = await func(*args, **kwargs)
-            g.result_only(args, kwargs, result)
+            g.result_only(args, kwargs, result, started)
             return result
         try:
             result = await func(*args, **kwargs)
@@ -644,8 +655,9 @@ def _generator(guard: Guard, func: Callable[..., Any]) -> Callable[..., Any]:
         if call is None:
             return (yield from func(*args, **kwargs))
         if call is _RESULT_ONLY:
+            started = _perf_ns()
             result = yield from func(*args, **kwargs)
-            g.result_only(args, kwargs, result)
+            g.result_only(args, kwargs, result, started)
             return result
         try:
             result = yield from func(*args, **kwargs)
@@ -710,8 +722,9 @@ def _proxy(guard: Guard, target: Any) -> Any:
         if call is None:
             return wrapped(*args, **kwargs)
         if call is _RESULT_ONLY:
+            started = _perf_ns()
             result = wrapped(*args, **kwargs)
-            g.result_only(args, kwargs, result)
+            g.result_only(args, kwargs, result, started)
             return result
         try:
             result = wrapped(*args, **kwargs)
