@@ -195,7 +195,8 @@ def _parse_routes(owner: str, routes: object, base: Limits) -> tuple[_Pattern, .
             raise ValueError(f"{owner}: route {key!r} must be 'METHOD /pattern' or '/pattern'")
         limits = parse_limits(f"{owner}: route {key!r}", options, base)
         regex, has_parameters = _compile(template)
-        pattern = _Pattern(method, template, regex, Rule(key.strip(), limits))
+        label = f"{method} {template}" if method else template
+        pattern = _Pattern(method, template, regex, Rule(label, limits))
         parsed.append((method is None, has_parameters, index, pattern))
     parsed.sort(key=lambda item: item[:3])
     return tuple(item[3] for item in parsed)
@@ -620,14 +621,13 @@ class RequestState:
                             "latency", "latency_ms", f"<= {budget:g} ms", f"{elapsed / 1e6:.1f} ms"
                         )
                     )
+            span = None if found else self._live_span()
+            if span is not None:
+                self._sync_count(span)  # OpenTelemetry's ASGI server span ends with the body
         except Exception as exc:
             internal_error("http.latency", exc)
         if found:
             self._report(found, may_raise=False)
-        else:
-            span = self._live_span()
-            if span is not None:
-                self._sync_count(span)
 
     def raised(self, exc: BaseException) -> None:
         """The app raised ``exc``. Before the response started an ``Exception`` means the
