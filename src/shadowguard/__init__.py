@@ -5,11 +5,9 @@ span event, a metric and a structured log while the call goes on untouched (obse
 raises :class:`AssumptionViolation` (enforce mode).
 """
 
-from __future__ import annotations
-
 import shadowguard.envelope  # noqa: F401  (registers the tested envelope with every guard)
-from shadowguard import assume
-from shadowguard._config import Mode, configure, load_env
+from shadowguard import _config, assume
+from shadowguard._config import Mode, configure
 from shadowguard._guard import guarded
 from shadowguard._violation import AssumptionViolation, Violation
 
@@ -25,4 +23,4 @@ __all__ = [
 
 __version__ = "0.1.0"
 
-load_env()
+_config.load_env()
