@@ -24,11 +24,12 @@ class InternalError(AssertionError):
 def capture_violations() -> Iterator[list[Violation]]:
     """Collect every violation reported inside the block (unthrottled, any thread)."""
     captured: list[Violation] = []
-    _report.add_listener(captured.append)
+    listener = captured.append  # one bound method: removal is by identity
+    _report.add_listener(listener)
     try:
         yield captured
     finally:
-        _report.remove_listener(captured.append)
+        _report.remove_listener(listener)
 
 
 @contextlib.contextmanager
