@@ -98,3 +98,23 @@ def test_assumption_violation_is_an_assertion_error() -> None:
     """``AssumptionViolation`` subclasses ``AssertionError``; ``Mode`` is a ``str`` enum."""
     assert issubclass(shadowguard.AssumptionViolation, AssertionError)
     assert issubclass(shadowguard.Mode, str)
+
+
+@pytest.mark.slow
+def test_typing_example_passes_mypy_strict() -> None:
+    """``tests/typing/api.py`` type-checks under ``mypy --strict`` (signatures survive)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    pytest.importorskip("mypy")
+    root = Path(__file__).resolve().parent.parent
+    proc = subprocess.run(
+        [sys.executable, "-m", "mypy", "--strict", "--no-incremental", "tests/typing/api.py"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
