@@ -236,6 +236,7 @@ def test_attach_span_reports_what_waited(otel: Any) -> None:
     other = HttpGuard(max_in_flight=1).start("GET", "/a", None)
     assert state is not None and other is not None
     state.guard.app_rule.in_flight = 1  # another request is being served
+    state.awaiting_span = True  # as under Flask, whose span starts inside the app
     state.admit()
     assert state.pending
     with otel.tracer.start_as_current_span("GET /a") as span:

@@ -9,9 +9,9 @@ and the response goes out.
 
 Request violations go through the same pipeline as guard violations and land on the request's
 span: the server span of OpenTelemetry's own instrumentation when one records, else a span of
-shadowguard's own, created only for requests where something was violated. Until the request
-span is known (Flask's OpenTelemetry span starts after the WSGI middleware was entered), request
-violations wait for it or for the end of the request.
+shadowguard's own covering the request, opened only for requests where something was violated.
+Where an adapter knows the server span starts later (OpenTelemetry's Flask span starts after the
+WSGI middleware was entered), request violations wait for it until the adapter settles.
 
 Nothing here raises into the host, except :class:`~shadowguard.AssumptionViolation` in enforce
 mode, and only before the response started.
@@ -353,12 +353,13 @@ class RequestState:
 
     Called by the middleware (``admit``, ``count_body``, ``response_start``, ``body_done``,
     ``raised``, ``finish``) and by framework adapters (``set_route``, ``attach_span``,
-    ``complete``). Only ``admit``, ``count_body`` and ``set_route`` raise, in enforce mode and
-    before the response started.
+    ``settle``, ``release``, ``complete``). Only ``admit``, ``count_body`` and ``set_route``
+    raise, in enforce mode and before the response started.
     """
 
     __slots__ = (
         "active",
+        "awaiting_span",
         "body_bytes",
         "content_length",
         "declared",
@@ -370,6 +371,7 @@ class RequestState:
         "latency_done",
         "method",
         "mode",
+        "own",
         "parent",
         "path",
         "pending",
@@ -423,6 +425,8 @@ class RequestState:
         self.released = False
         self.finished = False
         self.pending: list[Violation] = []
+        self.awaiting_span = False
+        self.own: Any = None
         self.error: AssumptionViolation | None = None
         self.seen_exception: BaseException | None = None
 
@@ -436,7 +440,7 @@ class RequestState:
 
     def needs_end(self) -> bool:
         """Whether the end of the body matters (a latency budget or an in-flight limit)."""
-        if self.released:
+        if self.latency_done:
             return False
         if self.limits.latency_ms is not None:
             return True
@@ -600,18 +604,28 @@ class RequestState:
         if found:
             self._report(found, may_raise=False)
 
-    def body_done(self) -> None:
-        """The last body byte went out (or the request ended without one): stop the clock and
-        give back the in-flight counters."""
+    def release(self) -> None:
+        """The request no longer counts as in flight: give back its in-flight counters."""
         if self.released:
             return
         self.released = True
-        found: list[Violation] = []
         try:
-            elapsed = _perf_ns() - self.started_ns
             for rule in self.held:
                 rule.leave()
             self.held.clear()
+        except Exception as exc:
+            internal_error("http.release", exc)
+
+    def body_done(self) -> None:
+        """The last body byte went out (or the request ended without one): stop the clock and
+        give back the in-flight counters."""
+        if self.latency_done:
+            return
+        self.latency_done = True
+        elapsed = _perf_ns() - self.started_ns
+        self.release()
+        found: list[Violation] = []
+        try:
             if self.active:
                 self.refresh_route()
                 budget = self.limits.latency_ms
@@ -671,20 +685,24 @@ class RequestState:
         self.finish()
 
     def finish(self) -> None:
-        """The request ended: release, check latency, report what waited, count on the span."""
+        """The request ended: release, check latency, report what waited, count on the span,
+        end shadowguard's own span if it opened one."""
         if self.finished:
             return
         self.finished = True
         self.body_done()
         try:
-            span = self._live_span()
+            self.awaiting_span = False
             pending, self.pending = self.pending, []
-            if span is not None:
+            violated = bool(pending) or (self.span is None and self.scope.violations > 0)
+            target = self._target(open_own=violated)
+            if target is not None:
                 if pending:
-                    self._emit(pending, span)
-                self._sync_count(span)
-            elif pending or (self.scope.violations and self.span is None):
-                self._own_span(pending)  # no span recorded this request (or it already ended)
+                    self._emit(pending, target)
+                self._sync_count(target)
+            own, self.own = self.own, None
+            if own is not None:
+                own.end()
         except Exception as exc:
             internal_error("http.finish", exc)
 
@@ -696,7 +714,7 @@ class RequestState:
         try:
             if span is None or not span.is_recording() or span is self.span:
                 return
-            if self._live_span() is not None:
+            if self._live_span() is not None or self.own is not None:
                 return
             self.span = span
             self.scope.span = span
@@ -708,17 +726,42 @@ class RequestState:
         except Exception as exc:
             internal_error("http.attach_span", exc)
 
+    def settle(self, span: Any) -> None:
+        """No span will start for this request after this point (Flask: the response is
+        final): take ``span`` if it records, else report what waited on shadowguard's own."""
+        self.attach_span(span)
+        try:
+            self.awaiting_span = False
+            pending, self.pending = self.pending, []
+            if pending:
+                target = self._target(open_own=True)
+                if target is not None:
+                    self._emit(pending, target)
+        except Exception as exc:
+            internal_error("http.settle", exc)
+
     def _live_span(self) -> Any:
         span = self.span
         return span if span is not None and span.is_recording() else None
 
+    def _target(self, *, open_own: bool) -> Any:
+        """Where this request's violations go: the request span while it records, else
+        shadowguard's own span for the request (opened on first need, ended by ``finish``)."""
+        span = self._live_span()
+        if span is not None:
+            return span
+        if self.own is None and open_own:
+            return self._open_own_span()
+        return self.own
+
     def _report(self, violations: list[Violation], *, may_raise: bool) -> None:
         try:
-            span = self._live_span()
-            if span is not None:
-                self._emit(violations, span)
-            else:
+            if self.awaiting_span and self._live_span() is None:
                 self.pending.extend(violations)
+            else:
+                target = self._target(open_own=True)
+                if target is not None:
+                    self._emit(violations, target)
         except Exception as exc:
             internal_error("http.report", exc)
         if may_raise and self.mode is Mode.ENFORCE and not self.response_started:
@@ -741,24 +784,18 @@ class RequestState:
         if count and span.is_recording():
             span.set_attribute(_otel.COUNT_ATTRIBUTE, count)
 
-    def _own_span(self, pending: list[Violation]) -> None:
-        """No span records this request: one of shadowguard's own covers it, carrying the
-        request violations and the count (unless the host sampled the trace out)."""
+    def _open_own_span(self) -> Any:
+        """No span records this request: one of shadowguard's own covers it from its start,
+        a child of the request's span when that one already ended. A trace the host sampled out
+        gets none (its non-recording span is returned: metrics and logs still count)."""
         parent_span = trace.get_current_span(self.parent)
         parent = parent_span.get_span_context()
         if parent.is_valid and not parent.trace_flags.sampled:
-            if pending:
-                self._emit(pending, parent_span)
-            return
-        span = _otel._get_tracer().start_span(
+            return parent_span
+        self.own = _otel._get_tracer().start_span(
             f"shadowguard {self.guard.name}",
             context=self.parent,
             start_time=self.started_time_ns,
             attributes=self.scope.attributes(),
         )
-        try:
-            if pending:
-                self._emit(pending, span)
-            self._sync_count(span)
-        finally:
-            span.end()
+        return self.own

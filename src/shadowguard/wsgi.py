@@ -35,6 +35,10 @@ WSGIApp = Callable[[Environ, StartResponse], Iterable[bytes]]
 class GuardMiddleware:
     """Check each request's assumptions and give guarded calls the request's route."""
 
+    awaits_span = False
+    """Adapters whose framework starts the server span inside the app (Flask) set this: request
+    violations then wait for :meth:`~shadowguard._http.RequestState.settle`."""
+
     def __init__(
         self,
         app: WSGIApp,
@@ -62,6 +66,7 @@ class GuardMiddleware:
         )
         if state is None:
             return self.app(environ, start_response)
+        state.awaiting_span = self.awaits_span
         if self.guard.counts_body and state.active:
             stream = environ.get("wsgi.input")
             if stream is not None:

@@ -93,6 +93,8 @@ class FlaskGuardMiddleware(GuardMiddleware):
     """The core WSGI middleware, plus what only Flask knows: whether any view declares a body
     limit (so ``wsgi.input`` is counted), and a bypass once uninstrumented under another wrapper."""
 
+    awaits_span = True  # OpenTelemetry's Flask span starts in a before_request hook
+
     def __init__(self, app: Any, flask_app: Flask, **options: Any) -> None:
         super().__init__(app, **options)
         self.flask_app = flask_app
@@ -158,11 +160,12 @@ class _Installation:
 
     def request_finished(self, sender: Flask, response: Response, **extra: Any) -> None:
         """The response is final; OpenTelemetry's span still records. A body already in memory
-        means the request is served: report it all now."""
+        means the request is served: report it all now. A streamed one stops counting as in
+        flight (a client that never reads it must not hold the count), and is timed to its end."""
         state = current_state()
         if state is None:
             return
-        state.attach_span(trace.get_current_span())
+        state.settle(trace.get_current_span())
         try:
             streamed = response.is_streamed
             status = response.status_code
@@ -171,11 +174,13 @@ class _Installation:
             return
         if not streamed:
             state.complete(status)
+        else:  # the view is done; the stream's end still stops the clock
+            state.release()
 
     def got_request_exception(self, sender: Flask, exception: BaseException, **extra: Any) -> None:
         """An unhandled exception: a ``status`` violation, reported while the span records."""
         state = current_state()
         if state is None:
             return
-        state.attach_span(trace.get_current_span())
+        state.settle(trace.get_current_span())
         state.raised(exception)
