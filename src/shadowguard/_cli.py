@@ -78,6 +78,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status (the console script exits with it)."""
     args_list = list(sys.argv[1:] if argv is None else argv)
     try:
+        if args_list[:1] == ["demo"]:
+            # The demo parses its own options: argparse's REMAINDER drops leading "--x" ones.
+            return _demo(args_list[1:])
         parser = _parser()
         args = parser.parse_args(args_list)
         if args.command == "envelope":
@@ -90,8 +93,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise CliError("envelope needs an action: show, diff or merge")
         if args.command == "report":
             return _report(args.log, args.top, sys.stdout)
-        if args.command == "demo":
-            return _demo(list(args.args))
         raise CliError("a command is required: envelope, report or demo (see 'shadowguard --help')")
     except CliError as exc:
         return _fail(str(exc))
