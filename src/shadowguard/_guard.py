@@ -578,7 +578,11 @@ def _sync(guard: Guard, func: Callable[..., Any]) -> Callable[..., Any]:
                     return func(*args, **kwargs)
                 started = _perf_ns()
                 result = func(*args, **kwargs)
-                if isinstance(result, outer) and g.return_deep is None:
+                try:  # isinstance raises for proxies whose __class__ raises (LocalProxy...)
+                    done = isinstance(result, outer) and g.return_deep is None
+                except Exception:
+                    done = False  # result_only runs the check again, inside its fault handler
+                if done:
                     return result
                 g.result_only(args, kwargs, result, started)  # once: sampled checks may differ
                 return result
