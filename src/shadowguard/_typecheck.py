@@ -285,7 +285,7 @@ def _literal(text: str, values: tuple[Any, ...]) -> TypeCheck:
 
 def _type_of(text: str, args: tuple[Any, ...]) -> TypeCheck:
     target = args[0] if args else None
-    if not isinstance(target, type) or target is object:
+    if not isinstance(target, type) or target is object or target is typing.Any:  # a class on 3.11+
         return TypeCheck(text, (type,), None)
 
     def deep(value: object) -> str | None:
