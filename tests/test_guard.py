@@ -653,3 +653,35 @@ def test_seed_incident_example_runs_and_tells_the_story() -> None:
     assert "missing at users[1].last_login" in out
     assert "assumption_violated" in out
     assert len(out.splitlines()) < 60
+
+
+class UnboundProxy:
+    """Like a context-local proxy used outside its context: ``__class__`` itself raises."""
+
+    @property  # type: ignore[misc]
+    def __class__(self) -> type:  # type: ignore[override]
+        raise RuntimeError("working outside of request context")
+
+
+@pytest.mark.internal_errors
+def test_proxy_whose_class_raises_is_returned_and_passed_through() -> None:
+    """``isinstance`` on such a proxy raises; the guard still returns it and reports nothing."""
+    proxy = UnboundProxy()
+
+    @guarded(name="proxy.return")
+    def give() -> int:
+        return proxy  # type: ignore[return-value]
+
+    @guarded(name="proxy.argument")
+    def take(x: int) -> None:
+        return None
+
+    @guarded(name="proxy.async")
+    async def agive() -> int:
+        return proxy  # type: ignore[return-value]
+
+    with capture_violations() as violations:
+        assert give() is proxy
+        assert take(proxy) is None  # type: ignore[arg-type]
+        assert asyncio.run(agive()) is proxy
+    assert violations == []

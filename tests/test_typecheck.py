@@ -592,3 +592,128 @@ def test_unknown_type_check_error_is_swallowed_as_internal_fault() -> None:
     assert check is not None
     assert check.observe(object()) == "object"
     assert check.observe(CANARY) == "str"
+
+
+# -- corners of the compiler --------------------------------------------------------------------
+
+
+class _RaisingMeta(type):
+    """``isinstance``/``issubclass`` against classes of this metaclass raise."""
+
+    def __instancecheck__(cls, instance: object) -> bool:
+        raise RuntimeError("instancecheck")
+
+    def __subclasscheck__(cls, subclass: type) -> bool:
+        raise RuntimeError("subclasscheck")
+
+
+class Unjudgeable(metaclass=_RaisingMeta):
+    """A class nothing can be checked against."""
+
+
+@pytest.mark.parametrize(
+    ("annotation", "value", "expected"),
+    [
+        (Union[int, Any], "x", None),  # Any in a union accepts everything
+        (Union[list[int], list[str]], [None], "None at [0]"),  # both fail: the first reason
+        (Union[list[int], tuple[str, ...]], ("a", 1), "int at [1]"),
+        (type[Any], int, None),
+        (type[Any], 1, "int"),
+        (type[Unjudgeable], int, None),  # issubclass raises: not observable
+        (typing.Tuple, (1, "a"), None),
+        (tuple[Any, int], ("x", 1), None),
+        (tuple[Any, int], ("x", "y"), "str at [1]"),
+        (set[Any], {1, "a"}, None),
+        (dict[Any, Any], {1: 2}, None),
+        (dict[Any, int], {1: "2"}, "str at [*]"),
+        (typing.Generic, 1, "int"),
+        (typing.NoReturn, 1, None),  # typeguard only judges NoReturn as a return type
+        (list[list[list[list[list[list[list[list[list[list[int]]]]]]]]]], [[[]]], None),
+    ],
+)
+def test_compiler_corners(annotation: Any, value: Any, expected: Optional[str]) -> None:
+    """Unions with Any, ``type[...]`` variants, tuples, sets and mappings of Any, deep nesting."""
+    check = compile_annotation(annotation)
+    observed = None if check is None else check.observe(value)
+    assert observed == expected
+
+
+def test_unevaluated_annotations_accept_everything() -> None:
+    """Strings and forward references that reach the compiler are not checked."""
+    assert compile_annotation("Later") is None
+    assert compile_annotation(typing.ForwardRef("Later")) is None
+
+
+@pytest.mark.internal_errors
+def test_isinstance_that_raises_is_an_internal_fault_not_a_crash() -> None:
+    """An annotation whose ``isinstance`` raises leaves the call untouched."""
+
+    @guarded(name="tc.raising")
+    def f(x: Unjudgeable) -> Unjudgeable:
+        return x
+
+    @guarded(name="tc.raising.return")
+    def g() -> Unjudgeable:
+        return 1  # type: ignore[return-value]
+
+    with capture_violations() as violations:
+        assert f(1) == 1  # type: ignore[arg-type]
+        assert g() == 1
+    assert violations == []
+
+
+def test_object_with_raising_annotations_is_guarded_without_types() -> None:
+    """A callable whose ``__annotations__`` are not a dict is guarded without type checks."""
+
+    class Callable_:
+        @property
+        def __annotations__(self) -> Any:  # type: ignore[override]
+            return 42
+
+        def __call__(self, x: int) -> int:
+            return x
+
+    wrapped = guarded(name="tc.noannotations")(Callable_())
+    with capture_violations() as violations:
+        assert wrapped("x") == "x"
+    assert violations == []
+
+
+def test_generator_annotations_without_a_return_type() -> None:
+    """Generators annotated ``AsyncGenerator``, ``Iterable`` or ``object`` have no return check."""
+    import asyncio
+    from collections.abc import AsyncGenerator
+
+    @guarded(name="tc.gen.object")
+    def gen() -> object:
+        yield 1
+
+    @guarded(name="tc.gen.iterable")
+    def gen2() -> Iterable[int]:
+        yield 1
+
+    @guarded(name="tc.agen.generator")
+    async def agen() -> AsyncGenerator[int, None]:
+        yield 1
+
+    async def main() -> list[int]:
+        return [i async for i in agen()]
+
+    with capture_violations() as violations:
+        assert list(gen()) == [1]  # type: ignore[call-overload]
+        assert list(gen2()) == [1]
+        assert asyncio.run(main()) == [1]
+    assert violations == []
+
+
+def test_captured_value_of_a_type_violation() -> None:
+    """With value capture on, a type violation carries the redacted argument."""
+    configure(capture_values=True)
+
+    @guarded(name="tc.capture")
+    def f(x: int, token: int) -> None:
+        return None
+
+    with capture_violations() as violations:
+        f("visible", CANARY)  # type: ignore[arg-type]
+    assert [v.value for v in violations] == ["'visible'", "[REDACTED]"]
