@@ -153,10 +153,10 @@ def _order_text(facts: Any) -> str:
 
     if facts.unsorted:
         return "unsorted"
-    if facts.ascending >= SORTED_EVIDENCE:
+    if facts.sorted:
         return "sorted"
-    if facts.ascending:
-        return f"sorted {facts.ascending}/{SORTED_EVIDENCE}"
+    if facts.pairs:
+        return f"sorted {len(facts.pairs)}/{SORTED_EVIDENCE}"
     return ""
 
 

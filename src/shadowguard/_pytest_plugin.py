@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 from shadowguard import _config
-from shadowguard._config import ENV_MODE, Mode
+from shadowguard._config import ENV_MODE, Mode, parse_mode
 from shadowguard._violation import Violation
 from shadowguard.testing import capture_violations
 
@@ -74,15 +74,25 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def _session_mode(config: pytest.Config) -> str | None:
-    """The mode to set for the run, or ``None`` to leave the environment's in place."""
+    """The mode to set for the run, or ``None`` to leave the current one in place.
+
+    ``SHADOWGUARD_MODE=off`` wins over everything; then ``--shadowguard-mode``; then the
+    environment; then the ini key; then ``enforce``.
+    """
     option = config.getoption("shadowguard_mode")
     env = os.environ.get(ENV_MODE)
-    if env is not None and env.strip().lower() == "off":
-        return None  # the kill switch wins over everything
+    from_env: str | None = None
+    if env is not None:
+        try:
+            from_env = parse_mode(env).value
+        except ValueError:
+            from_env = None  # already reported as config_invalid: as if unset
+        if from_env == Mode.OFF.value:
+            return None  # the kill switch: guards were not even installed
     if option is not None:
         return str(option)
-    if env is not None:
-        return None
+    if from_env is not None:
+        return from_env
     ini = config.getini("shadowguard_mode")
     if ini:
         text = str(ini).strip().lower()
@@ -154,6 +164,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         state.written = (state.record_to, len(merged.guards))
     except (OSError, ValueError) as exc:
         state.error = f"shadowguard: could not write the envelope to {state.record_to}: {exc}"
+        session.exitstatus = pytest.ExitCode.INTERNAL_ERROR  # the run asked for a file
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:

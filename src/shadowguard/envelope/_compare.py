@@ -320,9 +320,7 @@ def departures(tested: GuardEnvelope, other: GuardEnvelope) -> Iterator[tuple[st
             continue  # a path the tests never reached: nothing to compare with
         yield from _fact_departures(path, known, facts)
     if tested.exceptions is not ANY:
-        extra = (
-            ANY if other.exceptions is ANY else other.exceptions - tested.exceptions
-        )
+        extra = ANY if other.exceptions is ANY else other.exceptions - tested.exceptions
         if extra:
             expected = (
                 "tests only saw: " + ", ".join(sorted(tested.exceptions))
@@ -358,4 +356,3 @@ def _fact_departures(path: str, known: Facts, seen: Facts) -> Iterator[tuple[str
             yield (path, ", ".join(new_signs), signs_text(known))
     if known.always_sorted and seen.unsorted:
         yield (path, "unsorted", SORTED_TEXT)
-

@@ -35,10 +35,11 @@ MAX_EXCEPTIONS = 16
 MAX_PATHS = 128
 """Paths kept per parameter (the lexically smallest, so parents always outlive their children)."""
 SORTED_EVIDENCE = 8
-"""Strictly ascending neighbour pairs needed before "always sorted" counts as an assumption.
+"""Distinct strictly ascending neighbour pairs needed before "always sorted" is an assumption.
 
-Two or three items in a test can be in order by chance; eight ascending pairs (and never a
-descending one) rarely are. The count saturates here, so it stops changing once established.
+Two or three items in a test can be in order by chance, and the same list passed again proves
+nothing new; eight different ascending pairs (and never a descending one) rarely are chance.
+Until then the pairs' fingerprints are kept, so that workers' evidence adds up exactly.
 """
 SIGNS = ("negative", "zero", "positive")
 
@@ -54,11 +55,11 @@ def _union(a: frozenset[str], b: frozenset[str], cap: int) -> frozenset[str]:
 class Facts:
     """What the tests exercised at one path.
 
-    ``max_len`` is -1 until a value with a length was seen. ``ascending`` counts strictly
-    ascending neighbour pairs of the enclosing sequence (saturating at
-    :data:`SORTED_EVIDENCE`); ``unsorted`` is set once a descending pair was seen. ``record``
-    says the value was seen as a record (a mapping of field names, a dataclass...): a field
-    that a later record lacks is then ``missing``.
+    ``max_len`` is -1 until a value with a length was seen. Order is read along the enclosing
+    sequence: ``pairs`` holds fingerprints of distinct ascending neighbour pairs until there
+    are :data:`SORTED_EVIDENCE` of them, when ``sorted`` is established; ``unsorted`` (a
+    descending pair was seen) overrides both. ``record`` says the value was seen as a record
+    (a mapping of field names, a dataclass...): a field a later record lacks is ``missing``.
     """
 
     types: frozenset[str] = frozenset()
@@ -67,13 +68,22 @@ class Facts:
     empty: bool = False
     max_len: int = -1
     signs: frozenset[str] = frozenset()
-    ascending: int = 0
+    sorted: bool = False
+    pairs: frozenset[str] = frozenset()
     unsorted: bool = False
     record: bool = False
 
+    def __post_init__(self) -> None:
+        # One canonical form per state: unsorted beats sorted, enough pairs make it sorted.
+        if self.unsorted:
+            object.__setattr__(self, "sorted", False)
+        elif len(self.pairs) >= SORTED_EVIDENCE:
+            object.__setattr__(self, "sorted", True)
+        if (self.sorted or self.unsorted) and self.pairs:
+            object.__setattr__(self, "pairs", frozenset())
+
     def join(self, other: Facts) -> Facts:
         """Everything either side saw."""
-        unsorted = self.unsorted or other.unsorted
         return Facts(
             types=_union(self.types, other.types, MAX_TYPES),
             none=self.none or other.none,
@@ -81,15 +91,21 @@ class Facts:
             empty=self.empty or other.empty,
             max_len=max(self.max_len, other.max_len),
             signs=self.signs | other.signs,
-            ascending=0 if unsorted else min(self.ascending + other.ascending, SORTED_EVIDENCE),
-            unsorted=unsorted,
+            sorted=self.sorted or other.sorted,
+            pairs=self.pairs | other.pairs,
+            unsorted=self.unsorted or other.unsorted,
             record=self.record or other.record,
         )
 
     @property
     def always_sorted(self) -> bool:
         """Tests passed this in order often enough, and never out of order."""
-        return not self.unsorted and self.ascending >= SORTED_EVIDENCE
+        return self.sorted and not self.unsorted
+
+    @property
+    def evidence(self) -> int:
+        """Distinct ascending pairs seen so far (:data:`SORTED_EVIDENCE` once established)."""
+        return SORTED_EVIDENCE if self.sorted else len(self.pairs)
 
 
 MISSING_ONLY = Facts(missing=True)

@@ -32,7 +32,6 @@ from typing import Any
 from shadowguard.envelope._facts import (
     ANY,
     SIGNS,
-    SORTED_EVIDENCE,
     Envelope,
     Facts,
     GuardEnvelope,
@@ -72,8 +71,10 @@ def facts_data(facts: Facts) -> dict[str, Any]:
         data["signs"] = [s for s in SIGNS if s in facts.signs]
     if facts.unsorted:
         data["unsorted"] = True
-    elif facts.ascending:
-        data["sorted"] = facts.ascending
+    elif facts.sorted:
+        data["sorted"] = True
+    elif facts.pairs:
+        data["sorted"] = sorted(facts.pairs)
     if facts.record:
         data["record"] = True
     return data
@@ -239,9 +240,13 @@ def _facts(data: object, where: str) -> Facts:
     signs = data.get("signs", [])
     if not isinstance(signs, list) or any(s not in SIGNS for s in signs):
         raise EnvelopeError(f"{where}: signs must be a list of {', '.join(SIGNS)}")
-    ascending = data.get("sorted", 0)
-    if not _is_int(ascending) or not 0 <= ascending <= SORTED_EVIDENCE:
-        raise EnvelopeError(f"{where}: sorted must be an integer 0..{SORTED_EVIDENCE}")
+    order = data.get("sorted", False)
+    if isinstance(order, list) and all(isinstance(p, str) and p for p in order):
+        is_sorted, pairs = False, frozenset(order)
+    elif isinstance(order, bool):
+        is_sorted, pairs = order, frozenset()
+    else:
+        raise EnvelopeError(f"{where}: sorted must be true, false or a list of pair fingerprints")
     return Facts(
         types=_name_set(data.get("types", []), f"{where}: types"),
         none=flags["none"],
@@ -249,7 +254,8 @@ def _facts(data: object, where: str) -> Facts:
         empty=flags["empty"],
         max_len=max_len,
         signs=frozenset(signs),
-        ascending=0 if flags["unsorted"] else ascending,
+        sorted=is_sorted,
+        pairs=pairs,
         unsorted=flags["unsorted"],
         record=flags["record"],
     )

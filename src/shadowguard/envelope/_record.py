@@ -30,6 +30,7 @@ from shadowguard.envelope._walk import (
     MAX_DEPTH,
     compare,
     field_value,
+    fingerprint,
     is_sequence,
     item,
     item_indices,
@@ -65,6 +66,7 @@ class _Node:
         "path",
         "record",
         "signs",
+        "sorted",
         "types",
         "unsorted",
     )
@@ -78,8 +80,8 @@ class _Node:
         self.empty = False
         self.max_len = -1
         self.signs: set[str] = set()
-        self.ascending = 0
-        self.pairs: set[int] | None = None  # distinct ascending pairs seen, up to the evidence
+        self.sorted = False
+        self.pairs: set[str] | None = None  # fingerprints of distinct ascending pairs
         self.unsorted = False
         self.record = False
         self.fields: dict[str, _Node] | None = None
@@ -93,7 +95,8 @@ class _Node:
             empty=self.empty,
             max_len=self.max_len,
             signs=frozenset(self.signs),
-            ascending=self.ascending,
+            sorted=self.sorted,
+            pairs=frozenset(self.pairs or ()),
             unsorted=self.unsorted,
             record=self.record,
         )
@@ -275,10 +278,10 @@ class GuardRecorder:
             self._see(child, item(value, index), root)
         if len(indices) < 2:
             return
-        ascending: list[int] = []
+        ascending: list[tuple[object, object]] = []
         descending = False
         fields = child.fields if child.record else None
-        by_field: dict[str, tuple[list[int], list[bool]]] = {}
+        by_field: dict[str, tuple[list[tuple[object, object]], list[bool]]] = {}
         for index in indices:
             if index == 0 or self.budget <= 0:
                 continue
@@ -288,7 +291,7 @@ class GuardRecorder:
             if order < 0:
                 descending = True
             elif order > 0:
-                ascending.append(hash((before, after)))
+                ascending.append((before, after))
             if fields:
                 self.budget -= len(fields)
                 for name in fields:
@@ -297,7 +300,7 @@ class GuardRecorder:
                     if order:
                         tally = by_field.setdefault(name, ([], [False]))
                         if order > 0:
-                            tally[0].append(hash((first, second)))
+                            tally[0].append((first, second))
                         else:
                             tally[1][0] = True
         self._order(child, ascending, descending)
@@ -305,29 +308,31 @@ class GuardRecorder:
             for name, (up, down) in by_field.items():
                 self._order(fields[name], up, down[0])
 
-    def _order(self, node: _Node, ascending: list[int], descending: bool) -> None:
+    def _order(self, node: _Node, ascending: list[tuple[object, object]], descending: bool) -> None:
         """Sortedness evidence: distinct ascending pairs (the same test data passed again
         proves nothing new), until a descending pair rules "always sorted" out."""
         if node.unsorted:
             return
         if descending:
             node.unsorted = True
-            node.ascending = 0
+            node.sorted = False
             node.pairs = None
             self.changes += 1
             return
-        if not ascending or node.ascending >= SORTED_EVIDENCE:
+        if not ascending or node.sorted:
             return
         pairs = node.pairs
         if pairs is None:
             pairs = node.pairs = set()
-        for pair in ascending:
-            if pair not in pairs:
-                pairs.add(pair)
+        for before, after in ascending:
+            name = fingerprint(before, after)
+            if name not in pairs:
+                pairs.add(name)
                 self.changes += 1
                 if len(pairs) >= SORTED_EVIDENCE:
-                    break
-        node.ascending = len(pairs)
+                    node.sorted = True
+                    node.pairs = None
+                    return
 
 
 class Recorder:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import types
+import zlib
 from collections.abc import Sequence
 from typing import Any
 
@@ -22,6 +23,7 @@ __all__ = [
     "compare",
     "declared_fields",
     "field_value",
+    "fingerprint",
     "is_sequence",
     "item",
     "item_indices",
@@ -79,6 +81,25 @@ def compare(before: object, after: object) -> int:
     if before < after:  # type: ignore[operator]
         return 1
     return 0
+
+
+_FINGERPRINT_TEXT = 64
+
+
+def fingerprint(before: object, after: object) -> str:
+    """A short, stable name for an ordered pair of builtin scalars (the same in every process,
+    unlike ``hash``), so that sortedness evidence from different workers adds up exactly."""
+    parts = []
+    for value in (before, after):
+        kind = type(value).__name__
+        if isinstance(value, (str, bytes)) and len(value) > _FINGERPRINT_TEXT:
+            parts.append(f"{kind}:{value[:_FINGERPRINT_TEXT]!r}+{len(value)}")
+        elif isinstance(value, int) and value.bit_length() > 256:
+            parts.append(f"{kind}:{value.bit_length()}:{value % 2_305_843_009_213_693_951}")
+        else:
+            parts.append(f"{kind}:{value!r}")
+    digest = zlib.crc32("\x00".join(parts).encode("utf-8", "backslashreplace"))
+    return f"{digest:08x}"
 
 
 _fields_cache: dict[int, tuple[type, tuple[str, ...] | None]] = {}
