@@ -284,6 +284,8 @@ class Guard:
             if check is None:
                 continue
             param = params.get(name)
+            if param is None and name != "return":  # bound by a partial, or ``self``
+                continue
             if param is not None and param.kind is inspect.Parameter.VAR_POSITIONAL:
                 check = compile_annotation(tuple[hint, ...])  # type: ignore[valid-type]
             elif param is not None and param.kind is inspect.Parameter.VAR_KEYWORD:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import collections
 import collections.abc as cabc
 import enum
+import functools
 import inspect
 import itertools
 import random
@@ -123,8 +124,20 @@ def _raw_annotations(func: Callable[..., Any]) -> dict[str, Any]:
     return dict(raw)
 
 
+def _annotated(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Where the annotations of a call live: a partial's function, an instance's ``__call__``."""
+    if isinstance(func, functools.partial):
+        return _annotated(func.func)
+    if not (inspect.isfunction(func) or inspect.ismethod(func) or isinstance(func, type)):
+        call = inspect.getattr_static(type(func), "__call__", None)
+        if inspect.isfunction(call):
+            return call
+    return func
+
+
 def resolve_annotations(func: Callable[..., Any]) -> dict[str, object]:
     """Evaluate ``func``'s annotations; each one that fails becomes an :class:`Unresolved`."""
+    func = _annotated(func)
     raw = _raw_annotations(func)
     if not raw:
         return {}
