@@ -810,3 +810,82 @@ def test_return_paths_are_accepted_and_result_in_predicates() -> None:
         return {"id": 1}
 
     assert f() == {"id": 1}
+
+
+# -- corners ------------------------------------------------------------------------------------
+
+
+def test_first_construction_fault_is_the_one_reported() -> None:
+    """With several mistakes in one assumption, the first is named."""
+    with pytest.raises(ValueError, match="max must be a non-negative int"):
+        _decorate(assume.size("users", max=-1, min=-2))
+
+
+def test_bad_per_path_and_description_and_unreadable_predicate() -> None:
+    """A bad ``per=`` path, a non-string description or a signature-less predicate are named."""
+    with pytest.raises(ValueError, match="bad per"):
+        _decorate(assume.monotonic("users", per="user["))
+    with pytest.raises(ValueError, match="description must be a string"):
+        _decorate(assume.that(lambda users: True, 42))  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="signature"):
+        _decorate(assume.that(min))
+
+
+def test_monotonic_per_key_from_the_return_value() -> None:
+    """``per`` may read the return value; the check then runs after the call."""
+
+    @guarded(assume.monotonic("seq", per="return.account"), name="mono.ret")
+    def f(seq: int, account: str) -> dict[str, str]:
+        return {"account": account}
+
+    with capture_violations() as violations:
+        f(5, "a")
+        f(1, "b")
+        f(4, "a")
+    assert [v.observed for v in violations] == ["seq < previous"]
+
+
+def test_ordered_items_whose_key_cannot_be_read_are_unobservable() -> None:
+    """Items whose attribute access raises make the sequence unobservable, not a violation."""
+
+    class Hostile:
+        def __getattr__(self, name: str) -> Any:
+            raise RuntimeError(name)
+
+    @guarded(assume.ordered("xs", key="ts"), name="ord.hostile")
+    def f(xs: list[Any]) -> None:
+        return None
+
+    with capture_violations() as violations:
+        f([Hostile(), Hostile()])
+        f([Hostile()] * 100)
+    assert violations == []
+
+
+def test_ordered_sequence_that_is_not_a_list() -> None:
+    """A Sequence other than a list or tuple is read item by item."""
+    from collections import deque
+
+    @guarded(assume.ordered("xs"), name="ord.deque")
+    def f(xs: Any) -> None:
+        return None
+
+    with capture_violations() as violations:
+        f(range(5))
+        f(deque([1, 3, 2]))
+        f(memoryview(bytes([3, 1])))
+    assert [v.observed for v in violations] == ["items[2] < items[1]", "items[1] < items[0]"]
+
+
+def test_paths_that_stop_early_are_not_judged_by_non_strict_kinds() -> None:
+    """``size``/``ordered`` have nothing to check when the path runs into None or a gap."""
+
+    @guarded(assume.size("x.rows", max=1), assume.ordered("x.rows"), name="lenient")
+    def f(x: Any) -> None:
+        return None
+
+    with capture_violations() as violations:
+        f(None)
+        f({})
+        f({"rows": None})
+    assert violations == []

@@ -709,3 +709,136 @@ def test_off_mode_async_generator_passes_through() -> None:
     with capture_violations() as violations:
         assert asyncio.run(main()) == [0, 1, 2]
     assert violations == []
+
+
+# -- every wrapper through every path: off, unsampled, return-type only, full --------------------
+
+
+def _kinds(return_value: object) -> dict[str, Any]:
+    """One guarded function of each kind, annotated ``-> int``, returning ``return_value``."""
+
+    def sync(x: int) -> int:
+        return return_value  # type: ignore[return-value]
+
+    async def coroutine(x: int) -> int:
+        return return_value  # type: ignore[return-value]
+
+    def generator(x: int) -> Generator[int, None, int]:
+        yield x
+        return return_value  # type: ignore[return-value]
+
+    async def async_generator(x: int) -> AsyncIterator[int]:
+        yield x
+
+    class Instance:
+        def __call__(self, x: int) -> int:
+            return return_value  # type: ignore[return-value]
+
+    return {
+        "sync": sync,
+        "coroutine": coroutine,
+        "generator": generator,
+        "async_generator": async_generator,
+        "instance": Instance(),
+    }
+
+
+def _call(kind: str, func: Any, x: object) -> object:
+    if kind == "coroutine":
+        return asyncio.run(func(x))
+    if kind == "generator":
+        gen = func(x)
+        next(gen)
+        try:
+            next(gen)
+        except StopIteration as stop:
+            return stop.value
+        raise AssertionError("generator did not stop")
+    if kind == "async_generator":
+
+        async def drain() -> list[int]:
+            return [i async for i in func(x)]
+
+        return asyncio.run(drain())
+    return func(x)
+
+
+@pytest.mark.parametrize("kind", ["sync", "coroutine", "generator", "async_generator", "instance"])
+@pytest.mark.parametrize(
+    ("options", "reports"),
+    [
+        ({"mode": "off"}, False),
+        ({"sample_rate": 0.0}, False),
+        ({"sample_rate": 0.9999999}, True),
+        ({}, True),
+    ],
+    ids=["off", "unsampled", "sampled", "always"],
+)
+def test_every_kind_through_every_path(kind: str, options: dict[str, Any], reports: bool) -> None:
+    """Each wrapper returns the same result whether off, unsampled, partly or fully sampled."""
+    func = guarded(name=f"paths.{kind}", **options)(_kinds("wrong")[kind])
+    plain = _kinds("wrong")[kind]
+    with capture_violations() as violations:
+        assert _call(kind, func, 1) == _call(kind, plain, 1)
+        assert _call(kind, func, 1.5) == _call(kind, plain, 1.5)
+    expected = []
+    if reports:
+        returns = kind != "async_generator"
+        expected = (["type(return)"] if returns else []) + ["type(x)"]
+        expected += ["type(return)"] if returns else []
+    assert [v.assumption for v in violations] == expected
+
+
+@pytest.mark.parametrize("kind", ["sync", "coroutine", "generator", "instance"])
+def test_every_kind_raises_in_enforce_mode_for_a_bad_result(kind: str) -> None:
+    """A bad return value raises ``AssumptionViolation`` in enforce mode for every kind."""
+    func = guarded(name=f"enforce.{kind}", mode="enforce", sample_rate=0.9999999)(
+        _kinds("wrong")[kind]
+    )
+    with pytest.raises(AssumptionViolation) as info:
+        _call(kind, func, 1)
+    assert [v.assumption for v in info.value.violations] == ["type(return)"]
+
+
+@pytest.mark.parametrize("kind", ["sync", "coroutine", "generator", "instance"])
+def test_every_kind_with_a_full_plan_reports_exceptions(kind: str) -> None:
+    """With an every-call assumption the full path runs and sees exceptions for every kind."""
+
+    def sync(x: int) -> int:
+        raise ValueError("x")
+
+    async def coroutine(x: int) -> int:
+        raise ValueError("x")
+
+    def generator(x: int) -> Iterator[int]:
+        yield x
+        raise ValueError("x")
+
+    class Instance:
+        def __call__(self, x: int) -> int:
+            raise ValueError("x")
+
+    target = {"sync": sync, "coroutine": coroutine, "generator": generator, "instance": Instance()}
+    func = guarded(assume.raises_only(KeyError), name=f"raise.{kind}")(target[kind])
+    with capture_violations() as violations, pytest.raises(ValueError):
+        if kind == "generator":
+            list(func(1))
+        else:
+            _call(kind, func, 1)
+    assert [v.observed for v in violations] == ["ValueError"]
+
+
+def test_partial_is_type_checked_on_its_remaining_parameters() -> None:
+    """A guarded partial checks the annotations of the parameters it still takes."""
+
+    def scale(factor: int, x: int) -> int:
+        return factor * x
+
+    wrapped = guarded(name="partial.types")(functools.partial(scale, 2))
+    with capture_violations() as violations:
+        assert wrapped(3) == 6
+        assert wrapped(x="ab") == "abab"
+    assert [(v.assumption, v.observed) for v in violations] == [
+        ("type(x)", "str"),
+        ("type(return)", "str"),
+    ]

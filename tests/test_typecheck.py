@@ -665,17 +665,18 @@ def test_isinstance_that_raises_is_an_internal_fault_not_a_crash() -> None:
 def test_object_with_raising_annotations_is_guarded_without_types() -> None:
     """A callable whose ``__annotations__`` are not a dict is guarded without type checks."""
 
-    class Callable_:
+    class Meta(type):
         @property
-        def __annotations__(self) -> Any:  # type: ignore[override]
+        def __annotations__(cls) -> Any:  # type: ignore[override]
             return 42
 
-        def __call__(self, x: int) -> int:
-            return x
+    class Odd(metaclass=Meta):
+        def __init__(self, x: int) -> None:
+            self.x = x
 
-    wrapped = guarded(name="tc.noannotations")(Callable_())
+    wrapped = guarded(name="tc.noannotations")(Odd)
     with capture_violations() as violations:
-        assert wrapped("x") == "x"
+        assert wrapped("x").x == "x"
     assert violations == []
 
 
