@@ -529,3 +529,57 @@ def test_public_configure_is_the_one_in_the_package() -> None:
     from shadowguard import _config
 
     assert shadowguard.configure is _config.configure
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("1", True),
+        ("true", True),
+        (" Yes ", True),
+        ("on", True),
+        ("0", False),
+        ("off", False),
+        ("no", False),
+        ("", False),
+        (True, True),
+        (False, False),
+    ],
+)
+def test_parse_bool_forms(text: object, expected: bool) -> None:
+    """``SHADOWGUARD_CAPTURE_VALUES`` accepts the usual spellings of yes and no."""
+    from shadowguard._config import parse_bool
+
+    assert parse_bool(text, "X") is expected
+
+
+@pytest.mark.parametrize("text", ["2", "maybe", 1, None])
+def test_parse_bool_rejects_the_rest(text: object) -> None:
+    """Anything else is a ``ValueError`` naming the setting."""
+    from shadowguard._config import parse_bool
+
+    with pytest.raises(ValueError, match="X must be 0 or 1"):
+        parse_bool(text, "X")
+
+
+@pytest.mark.internal_errors
+def test_a_settings_listener_that_raises_is_an_internal_fault() -> None:
+    """A listener failing on a settings change does not fail ``configure``."""
+    from shadowguard._config import add_listener
+    from shadowguard.testing import strict_internal_errors
+
+    calls: list[str] = []
+
+    def explode(current: Any) -> None:
+        calls.append("called")
+        raise RuntimeError("listener")
+
+    add_listener(explode)
+    add_listener(explode)  # registering twice keeps one
+    try:
+        with strict_internal_errors() as faults:
+            configure(sample_rate=0.5)
+    finally:
+        settings.listeners.remove(explode)
+    assert calls == ["called"]
+    assert [site for site, _ in faults] == ["config.listener"]

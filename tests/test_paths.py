@@ -501,3 +501,9 @@ def test_itertools_count_argument_is_never_touched() -> None:
     counter = itertools.count()
     assert _observe("x[*]", x=counter) == []
     assert next(counter) == 0
+
+
+def test_missing_is_a_falsy_singleton_with_a_readable_repr() -> None:
+    """``MISSING`` prints as such and is falsy, so it never reads as a value."""
+    assert repr(MISSING) == "MISSING"
+    assert not MISSING

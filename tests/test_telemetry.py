@@ -558,3 +558,93 @@ def test_capture_never_calls_a_raising_repr() -> None:
     assert [v.value for v in violations][1:] == [
         "<test_capture_never_calls_a_raising_repr.<locals>.Ugly>"
     ]
+
+
+def test_span_count_memory_is_bounded(otel: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The per-span counts are kept for a bounded number of spans."""
+    from shadowguard import _otel
+
+    monkeypatch.setattr(_otel, "_MAX_TRACKED_SPANS", 3)
+    for _ in range(10):
+        with otel.tracer.start_as_current_span("request"):
+            notify({"email": None})
+    assert len(_otel._span_counts) == 3
+    assert [s.attributes["shadowguard.violations"] for s in otel.spans()] == [1] * 10
+
+
+def test_violation_series_are_bounded(otel: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Beyond the series cap, new assumptions are counted under ``other``."""
+    from shadowguard import _tallies
+
+    monkeypatch.setattr(_tallies, "_MAX_KEYS", 2)
+    rules = [assume.that(lambda x: False, f"rule {i}") for i in range(5)]
+
+    @guarded(*rules, name="series")
+    def f(x: int) -> None:
+        return None
+
+    f(1)
+    f(1)
+    points = otel.metric("shadowguard.violations")
+    assert sorted(dict(key)["shadowguard.assumption"] for key in points) == [
+        "other",
+        "that(rule 0)",
+        "that(rule 1)",
+    ]
+    assert sum(points.values()) == 10
+    assert (
+        points[
+            (
+                ("shadowguard.assumption", "other"),
+                ("shadowguard.guard", "series"),
+                ("shadowguard.kind", "predicate"),
+            )
+        ]
+        == 6
+    )
+
+
+def test_request_scope_with_only_a_method() -> None:
+    """A scope that knows neither route nor path adds just the method."""
+    assert RequestScope(method="GET").attributes() == {"http.request.method": "GET"}
+    assert RequestScope().attributes() == {}
+
+
+@pytest.mark.internal_errors
+def test_a_broken_request_scope_is_an_internal_fault(otel: Any) -> None:
+    """A request scope that raises does not stop the span event or the log."""
+
+    class Broken:
+        def add(self, count: int) -> None:
+            raise RuntimeError("scope")
+
+    token = current_request.set(Broken())  # type: ignore[arg-type]
+    try:
+        with otel.tracer.start_as_current_span("request"), capture_violations() as violations:
+            notify({"email": None})
+    finally:
+        current_request.reset(token)
+    assert len(violations) == 1
+    assert len(otel.events()) == 1
+
+
+@pytest.mark.internal_errors
+def test_an_unresolvable_annotation_with_a_broken_logger_is_swallowed() -> None:
+    """Even the diagnostic about an unresolvable annotation cannot break the call."""
+    import structlog
+
+    saved = structlog.get_config()
+
+    def explode(logger: Any, method: str, event: Any) -> Any:
+        raise RuntimeError("processor")
+
+    structlog.configure(processors=[explode])
+    try:
+
+        @guarded(name="diag.broken")
+        def f(x: NoSuchName) -> int:  # type: ignore[name-defined]  # noqa: F821
+            return 1
+
+        assert f(1) == 1
+    finally:
+        structlog.configure(**saved)
