@@ -685,3 +685,146 @@ def test_proxy_whose_class_raises_is_returned_and_passed_through() -> None:
         assert take(proxy) is None  # type: ignore[arg-type]
         assert asyncio.run(agive()) is proxy
     assert violations == []
+
+
+# -- faults inside the guard's own machinery ----------------------------------------------------
+
+
+class BrokenText(assume.Assumption):
+    """An assumption that finds a violation but cannot describe itself."""
+
+    def __init__(self, when: str, data: bool = True) -> None:
+        self.expected = "anything"
+        self.path = None
+        self._fault = None
+        self.when = when  # type: ignore[assignment]
+        self.data = data  # type: ignore[misc]
+
+    @property  # type: ignore[override]
+    def text(self) -> str:  # type: ignore[override]
+        raise RuntimeError("no text")
+
+    def check(self, call: assume.Call) -> str | None:
+        return "broken"
+
+
+@pytest.mark.internal_errors
+@pytest.mark.parametrize(
+    ("when", "data", "raises"),
+    [("before", True, False), ("return", True, False), ("exception", False, True)],
+)
+def test_a_violation_that_cannot_be_built_is_swallowed(when: str, data: bool, raises: bool) -> None:
+    """Faults while recording a violation before, after or on an exception are swallowed."""
+    from shadowguard.testing import strict_internal_errors
+
+    @guarded(BrokenText(when, data), name=f"broken.{when}", mode="enforce")
+    def f(fail: bool) -> str:
+        if fail:
+            raise LookupError("x")
+        return "ok"
+
+    with strict_internal_errors() as faults:
+        if raises:
+            with pytest.raises(LookupError):
+                f(True)
+        else:
+            assert f(False) == "ok"
+    assert faults and all("broken." in site for site, _ in faults)
+
+
+@pytest.mark.internal_errors
+def test_a_failing_value_capture_keeps_the_violation() -> None:
+    """A value that cannot be captured leaves the violation without a value."""
+    configure(capture_values=True)
+
+    class NoCapture(assume.Assumption):
+        def check(self, call: assume.Call) -> str | None:
+            return "bad"
+
+        def capture(self, call: assume.Call) -> object:
+            raise RuntimeError("capture")
+
+    @guarded(NoCapture("no_capture()", "good"), name="capture.broken")
+    def f() -> None:
+        return None
+
+    with capture_violations() as violations:
+        f()
+    assert [(v.observed, v.value) for v in violations] == [("bad", None)]
+
+
+@pytest.mark.internal_errors
+def test_a_guard_whose_refresh_fails_turns_itself_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    """If re-reading settings fails, the guard steps aside and the call goes on."""
+    from shadowguard import _guard
+
+    def explode(name: str, mode: Any) -> Any:
+        raise RuntimeError("resolve")
+
+    monkeypatch.setattr(_guard, "resolve_mode", explode)
+    f = guarded(assume.not_none("x"), name="refresh.broken")(lambda x: "ok")
+    with capture_violations() as violations:
+        assert f(None) == "ok"
+    assert violations == []
+
+
+@pytest.mark.internal_errors
+@pytest.mark.parametrize("stage", ["resolve_annotations", "compile_annotation"])
+def test_annotation_machinery_faults_skip_type_checks(
+    monkeypatch: pytest.MonkeyPatch, stage: str
+) -> None:
+    """If reading or compiling annotations fails, the guard runs without type checks."""
+    from shadowguard import _guard
+
+    def explode(*args: Any) -> Any:
+        raise RuntimeError(stage)
+
+    monkeypatch.setattr(_guard, stage, explode)
+
+    @guarded(assume.not_none("x"), name=f"annotations.{stage}")
+    def f(x: int) -> int:
+        return 1
+
+    with capture_violations() as violations:
+        assert f(None) == 1  # type: ignore[arg-type]
+    assert [v.assumption for v in violations] == ["not_none(x)"]
+
+
+@pytest.mark.internal_errors
+def test_providers_add_assumptions_and_a_failing_provider_is_isolated() -> None:
+    """Providers add assumptions to every guard on refresh; one that raises is skipped."""
+    from shadowguard import _guard
+
+    def extra(guard: Any) -> list[Any]:
+        if guard.name != "provided":
+            return []
+        return [assume.that(lambda: False, "provided rule")]
+
+    def explode(guard: Any) -> list[Any]:
+        raise RuntimeError("provider")
+
+    @guarded(name="provided")
+    def f() -> None:
+        return None
+
+    _guard.register_provider(extra)
+    _guard.register_provider(explode)
+    _guard.register_provider(extra)  # registering twice keeps one
+    try:
+        with capture_violations() as violations:
+            f()
+        assert any(g is f.__shadowguard__ for g in _guard.all_guards())
+    finally:
+        _guard._providers.remove(extra)
+        _guard._providers.remove(explode)
+        configure(sample_rate=1.0)  # a refresh without the providers
+    assert [v.assumption for v in violations] == ["that(provided rule)"]
+
+
+def test_builtin_without_a_signature_can_be_guarded() -> None:
+    """A builtin whose signature cannot be read is guarded through ``*args``."""
+    guarded_min = guarded(assume.that(lambda args: len(args) > 1, "two or more"), name="min")(min)
+    with capture_violations() as violations:
+        assert guarded_min(3, 1, 2) == 1
+        assert guarded_min([5]) == 5
+    assert [v.observed for v in violations] == ["False"]
