@@ -184,3 +184,10 @@ def test_capture_of_objects_uses_repr_safely() -> None:
     assert capture(Raises()).endswith("Raises>")
     assert capture(NotText()).endswith("NotText>")
     assert capture(Unreadable(a=1)) == "{'a': '<unreadable>'}"
+
+
+def test_capture_stops_rendering_when_the_budget_is_spent() -> None:
+    """A huge key spends the budget: its value is not rendered at all."""
+    text = capture({"k" * 300: CANARY})
+    assert CANARY not in text
+    assert len(text) <= MAX_VALUE

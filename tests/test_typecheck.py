@@ -718,3 +718,47 @@ def test_captured_value_of_a_type_violation() -> None:
     with capture_violations() as violations:
         f("visible", CANARY)  # type: ignore[arg-type]
     assert [v.value for v in violations] == ["'visible'", "[REDACTED]"]
+
+
+def test_callable_whose_annotations_attribute_is_not_a_dict() -> None:
+    """A callable object with a bogus ``__annotations__`` is guarded without type checks."""
+
+    class Bogus:
+        __call__ = staticmethod(max)
+
+        @property
+        def __annotations__(self) -> Any:  # type: ignore[override]
+            return 42
+
+    wrapped = guarded(name="tc.bogus")(Bogus())
+    with capture_violations() as violations:
+        assert wrapped(1, 3) == 3
+    assert violations == []
+
+
+def test_coroutine_without_a_return_annotation() -> None:
+    """An async function with annotated parameters only takes the light path."""
+    import asyncio
+
+    @guarded(name="tc.async.noreturn")
+    async def f(x: int):  # type: ignore[no-untyped-def]
+        return x
+
+    with capture_violations() as violations:
+        assert asyncio.run(f(1)) == 1
+        assert asyncio.run(f("a")) == "a"
+    assert [v.observed for v in violations] == ["str"]
+
+
+def test_async_generator_with_only_a_return_annotation_to_skip() -> None:
+    """An async generator whose only annotation is its yield type has nothing to check."""
+    import asyncio
+
+    @guarded(name="tc.agen.only", sample_rate=0.9999999)
+    async def agen() -> AsyncIterator[int]:
+        yield "a"  # type: ignore[misc]
+
+    async def main() -> list[Any]:
+        return [i async for i in agen()]
+
+    assert asyncio.run(main()) == ["a"]
