@@ -110,6 +110,8 @@ def test_show_handles_empty_and_any(capsys: pytest.CaptureFixture[str], tmp_path
     code, out, _ = run(capsys, "envelope", "show", str(loose))
     assert code == 0
     assert "  raised: any; most calls in flight at once: 0" in out
+    envelope.save(Envelope({"g": GuardEnvelope(paths={"x[*]": Facts(unsorted=True)})}), loose)
+    assert run(capsys, "envelope", "show", str(loose))[1].splitlines()[3].split()[-1] == "unsorted"
     assert "  (no values recorded)" in out
 
 
@@ -216,6 +218,11 @@ def test_report_top_and_empty_logs(capsys: pytest.CaptureFixture[str], tmp_path:
     assert code == 0
     assert [line.split()[1] for line in out.splitlines()[1:3]] == ["g4", "g3"]
     assert out.splitlines()[-1].endswith("(top 2 shown)")
+    odd = _log(tmp_path, [_violation("g", "a", "x", suppressed=[1]), "{not json"])
+    assert (
+        "1 violation in 1 group from 1 log line; 1 non-JSON line skipped"
+        in run(capsys, "report", odd)[1]
+    )
     quiet = _log(tmp_path, [{"event": "hello"}])
     assert run(capsys, "report", quiet)[1] == f"no assumption_violated events in {quiet}\n"
     assert run(capsys, "report", log, "--top", "0")[0] == 2
@@ -394,3 +401,18 @@ def test_console_script_and_module_entry_points(files: dict[str, str]) -> None:
         )
         assert failed.returncode == 2
         assert "Traceback" not in failed.stderr and failed.stderr.count("\n") == 1
+
+
+def test_python_dash_m_runs_main(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], files: dict[str, str]
+) -> None:
+    """``python -m shadowguard`` exits with the status ``main`` returns."""
+    import runpy
+
+    monkeypatch.setattr(
+        sys, "argv", ["shadowguard", "envelope", "diff", files["tested"], files["production"]]
+    )
+    with pytest.raises(SystemExit) as exited:
+        runpy.run_path(str(Path(_cli.__file__).with_name("__main__.py")), run_name="__main__")
+    assert exited.value.code == 1
+    assert "departures" in capsys.readouterr().out

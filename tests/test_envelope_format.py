@@ -172,3 +172,15 @@ def test_order_facts_are_read_in_their_canonical_form() -> None:
     text = json.dumps({"version": 1, "guards": {"g": {"paths": {"x[*]": {"sorted": pairs}}}}})
     facts = envelope.loads(text).guards["g"].paths["x[*]"]
     assert facts.always_sorted and facts.pairs == frozenset() and facts.evidence == 8
+
+
+def test_merge_into_gives_up_waiting_for_the_lock(tmp_path: Path) -> None:
+    """A lock held elsewhere delays ``merge_into`` by its timeout at most, then it writes."""
+    import fcntl
+
+    target = tmp_path / "prod.json"
+    first = Envelope({"g": GuardEnvelope(in_flight=1)})
+    with open(tmp_path / ".prod.json.lock", "a+b") as held:
+        fcntl.flock(held.fileno(), fcntl.LOCK_EX)
+        envelope.merge_into(first, target, timeout=0.05)
+    assert envelope.load(target) == first

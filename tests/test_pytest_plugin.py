@@ -225,3 +225,21 @@ def test_worker_envelopes_from_an_xdist_controller_are_merged(tmp_path: Path) ->
     plugin.pytest_testnodedown(Node(config, None), None)
     plugin.pytest_testnodedown(Node(Config(), {"shadowguard_envelope": "{}"}), None)
     assert state.worker_envelopes == ["{}"]
+
+
+def test_recording_stops_when_the_run_ends_before_the_session(project: pytest.Pytester) -> None:
+    """A usage error raised after the plugin started recording still stops the recorder."""
+    from shadowguard.envelope import _wiring
+
+    project.makeconftest(
+        """
+        import pytest
+
+        def pytest_configure(config):
+            raise pytest.UsageError("stop here")
+        """
+    )
+    result = project.runpytest("--shadowguard-record=never.json")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert _wiring._recorders == ()
+    assert not (project.path / "never.json").exists()

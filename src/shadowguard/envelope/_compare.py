@@ -36,7 +36,6 @@ __all__ = [
     "LENGTH_FACTOR",
     "Expectation",
     "NeverTested",
-    "check_value",
     "compile_roots",
     "departures",
     "seen_text",
@@ -207,11 +206,6 @@ class _Walk:
 def record_fields_known(value: object) -> bool:
     """True for the objects whose fields :func:`field_value` reads (declared or namespace)."""
     return type(value) is types.SimpleNamespace or declared_fields(type(value)) is not None
-
-
-def check_value(exp: Expectation, value: object) -> Finding | None:
-    """The first departure of ``value`` from ``exp``, or ``None``."""
-    return _Walk().value(exp, value)
 
 
 # -- the assumptions a watched guard gets ----------------------------------------------------
