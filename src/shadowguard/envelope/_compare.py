@@ -18,19 +18,21 @@ from shadowguard._call import Call
 from shadowguard._paths import MISSING
 from shadowguard._shapes import type_name
 from shadowguard.envelope._facts import ANY, SIGNS, Facts, GuardEnvelope, root_of
-from shadowguard.envelope._record import recorded_parameters
+from shadowguard.envelope._record import _BUILTIN_NAMES, recorded_parameters
 from shadowguard.envelope._walk import (
     compare,
     declared_fields,
     field_value,
     is_sequence,
     item,
-    item_indices,
     length,
     members,
     record_fields,
     sign,
+    spot_indices,
 )
+
+_dict_get: Any = dict.get  # the builtin lookup: a subclass's get() is never run
 
 __all__ = [
     "LENGTH_FACTOR",
@@ -44,7 +46,7 @@ __all__ = [
 
 LENGTH_FACTOR = 10
 """A length is a departure above this many times the longest the tests passed."""
-BUDGET = 1024
+BUDGET = 512
 """Values read per parameter per call, at most."""
 
 
@@ -73,7 +75,7 @@ SORTED_TEXT = "tests only saw: sorted"
 class Expectation:
     """The facts at one path, compiled for fast comparison, with the paths below it."""
 
-    __slots__ = ("facts", "fields", "items", "path", "sorted", "text", "types")
+    __slots__ = ("facts", "fields", "items", "ordered_fields", "path", "sorted", "text", "types")
 
     def __init__(self, path: str, facts: Facts) -> None:
         self.path = path
@@ -83,6 +85,8 @@ class Expectation:
         self.sorted = facts.always_sorted
         self.fields: dict[str, Expectation] = {}
         self.items: Expectation | None = None
+        self.ordered_fields: tuple[tuple[str, Expectation], ...] = ()
+        """Fields the tests always passed in order along this sequence's items."""
 
     def finding(self, observed: str, expected: str) -> Finding:
         return Finding(observed, assumption=self.text, expected=expected, path=self.path)
@@ -107,6 +111,8 @@ def compile_roots(envelope: GuardEnvelope) -> dict[str, Expectation]:
             continue
         if path == root_of(path):
             roots[path] = node
+    for node in nodes.values():
+        node.ordered_fields = tuple((n, c) for n, c in node.fields.items() if c.sorted)
     return roots
 
 
@@ -130,17 +136,17 @@ class _Walk:
             return exp.finding("None", seen_text(facts))
         if types is None:
             return None  # more types than kept: anything goes
-        name = type_name(value)
+        cls = type(value)
+        name = _BUILTIN_NAMES.get(cls) or type_name(value)
         if name not in types:
             return exp.finding(name, seen_text(facts))
-        size = length(value)
-        if size < 0:
+        if cls is int or cls is float:
             kind = sign(value)
-            if kind is not None:
-                if facts.signs and kind not in facts.signs:
-                    return exp.finding(kind, signs_text(facts))
-                return None
-        elif facts.max_len >= 0:
+            if kind is not None and facts.signs and kind not in facts.signs:
+                return exp.finding(kind, signs_text(facts))
+            return None
+        size = length(value)
+        if size >= 0 and facts.max_len >= 0:
             if size == 0 and not facts.empty:
                 return exp.finding("empty", length_text(facts))
             if size > LENGTH_FACTOR * facts.max_len:
@@ -154,21 +160,21 @@ class _Walk:
         if exp.items is not None:
             if is_sequence(value):
                 return self.sequence(exp.items, value)  # type: ignore[arg-type]
-            if isinstance(value, dict) and record_fields(value) is not None and exp.fields:
+            if isinstance(value, dict) and exp.fields and record_fields(value) is not None:
                 return None  # a record: its fields were compared above
-            found_members = members(value)
-            if found_members:
-                for member in found_members:
-                    found = self.value(exp.items, member)
-                    if found is not None:
-                        return found
+            for member in members(value) or ():
+                found = self.value(exp.items, member)
+                if found is not None:
+                    return found
         return None
 
     def fields(self, exp: Expectation, value: object) -> Finding | None:
-        if not (isinstance(value, dict) or record_fields_known(value)):
+        is_dict = isinstance(value, dict)
+        if not (is_dict or record_fields_known(value)):
             return None
+        read = _dict_get if is_dict else _field_or_missing
         for name, child in exp.fields.items():
-            found_value = field_value(value, name)
+            found_value = read(value, name, MISSING)
             if found_value is MISSING:
                 if not child.facts.missing and child.types is not None:
                     return child.finding("missing", seen_text(child.facts))
@@ -179,14 +185,14 @@ class _Walk:
         return None
 
     def sequence(self, exp: Expectation, value: Sequence[Any]) -> Finding | None:
-        indices = item_indices(value)
+        indices = spot_indices(value)
         for index in indices:
             found = self.value(exp, item(value, index))
             if found is not None:
                 return found
         if len(indices) < 2:
             return None
-        ordered = [child for child in exp.fields.values() if child.sorted]
+        ordered = exp.ordered_fields
         if not exp.sorted and not ordered:
             return None
         for index in indices:
@@ -196,11 +202,14 @@ class _Walk:
             before, after = item(value, index - 1), item(value, index)
             if exp.sorted and compare(before, after) < 0:
                 return exp.finding(f"items[{index}] < items[{index - 1}]", SORTED_TEXT)
-            for child in ordered:
-                name = child.path[child.path.rfind(".") + 1 :]
+            for name, child in ordered:
                 if compare(field_value(before, name), field_value(after, name)) < 0:
                     return child.finding(f"items[{index}] < items[{index - 1}]", SORTED_TEXT)
         return None
+
+
+def _field_or_missing(value: object, name: str, default: object) -> object:
+    return field_value(value, name)
 
 
 def record_fields_known(value: object) -> bool:

@@ -40,6 +40,8 @@ from shadowguard.envelope._walk import (
     sign,
 )
 
+_dict_get: Any = dict.get  # the builtin lookup: a subclass's get() is never run
+
 __all__ = ["GuardRecorder", "Recorder", "recording_assumptions"]
 
 BUDGET = 2048
@@ -48,6 +50,12 @@ STALE_AFTER = 64
 """Thinned recorders (production) drop to :data:`THIN_RATE` after this many calls in a row
 taught them nothing new, and return to every call as soon as one does."""
 THIN_RATE = 1 / 16
+
+
+_BUILTIN_NAMES: dict[type, str] = {
+    cls: cls.__qualname__
+    for cls in (int, float, str, bytes, bool, list, tuple, dict, set, frozenset, bytearray)
+}
 
 
 class _Node:
@@ -191,23 +199,24 @@ class GuardRecorder:
                 node.none = True
                 self.changes += 1
             return
-        name = type_name(value)
+        cls = type(value)
         types = node.types
-        if types is not None and name not in types:
-            if len(types) >= MAX_TYPES:
-                node.types = None
-            else:
-                types.add(name)
-            self.changes += 1
-        size = length(value)
-        if size < 0:
+        if types is not None:
+            name = _BUILTIN_NAMES.get(cls) or type_name(value)
+            if name not in types:
+                if len(types) >= MAX_TYPES:
+                    node.types = None
+                else:
+                    types.add(name)
+                self.changes += 1
+        if cls is int or cls is float:
             kind = sign(value)
-            if kind is not None:
-                if kind not in node.signs:
-                    node.signs.add(kind)
-                    self.changes += 1
-                return
-        else:
+            if kind is not None and kind not in node.signs:
+                node.signs.add(kind)
+                self.changes += 1
+            return
+        size = length(value)
+        if size >= 0:
             if size == 0 and not node.empty:
                 node.empty = True
                 self.changes += 1
@@ -278,9 +287,13 @@ class GuardRecorder:
             self._see(child, item(value, index), root)
         if len(indices) < 2:
             return
+        fields = child.fields if child.record else None
+        if fields:  # order is only still worth learning where it was never broken
+            fields = {name: node for name, node in fields.items() if not node.unsorted}
+        if child.unsorted and not fields:
+            return
         ascending: list[tuple[object, object]] = []
         descending = False
-        fields = child.fields if child.record else None
         by_field: dict[str, tuple[list[tuple[object, object]], list[bool]]] = {}
         for index in indices:
             if index == 0 or self.budget <= 0:
@@ -294,8 +307,13 @@ class GuardRecorder:
                 ascending.append((before, after))
             if fields:
                 self.budget -= len(fields)
+                both_dicts = isinstance(before, dict) and isinstance(after, dict)
                 for name in fields:
-                    first, second = field_value(before, name), field_value(after, name)
+                    if both_dicts:
+                        first = _dict_get(before, name, MISSING)
+                        second = _dict_get(after, name, MISSING)
+                    else:
+                        first, second = field_value(before, name), field_value(after, name)
                     order = compare(first, second)
                     if order:
                         tally = by_field.setdefault(name, ([], [False]))

@@ -15,7 +15,7 @@ import zlib
 from collections.abc import Sequence
 from typing import Any
 
-from shadowguard._paths import MISSING, sample_indices
+from shadowguard._paths import MISSING, _rng, sample_indices
 
 __all__ = [
     "MAX_DEPTH",
@@ -31,6 +31,7 @@ __all__ = [
     "members",
     "record_fields",
     "sign",
+    "spot_indices",
 ]
 
 MAX_DEPTH = 3
@@ -39,18 +40,20 @@ MAX_FIELDS = 32
 """Fields read per record; a mapping with more keys is treated as a collection."""
 
 _SIZED = (str, bytes, bytearray, list, tuple, dict, set, frozenset)
+_SIZED_EXACT = frozenset(_SIZED)
 _ORDERED = (int, float, str, bytes)
 
 
 def length(value: object) -> int:
     """``len(value)`` for builtin strings and containers, else -1 (nothing user-defined runs)."""
-    cls = type(value)
-    if cls in _SIZED:
+    if type(value) in _SIZED_EXACT:
         return len(value)  # type: ignore[arg-type]
+    if not isinstance(value, _SIZED):
+        return -1
     for base in _SIZED:
         if isinstance(value, base):
             return base.__len__(value)  # type: ignore[arg-type]
-    return -1
+    return -1  # pragma: no cover - isinstance above found one of them
 
 
 def sign(value: object) -> str | None:
@@ -189,6 +192,25 @@ def is_sequence(value: object) -> bool:
 def item_indices(value: Sequence[Any]) -> range | list[int]:
     """Which items of a list or tuple to read: all of a small one, a sample of a big one."""
     return sample_indices(list.__len__(value) if isinstance(value, list) else len(value))
+
+
+_SPOT_FULL = 16
+_SPOT_EDGE = 4
+
+
+def spot_indices(value: Sequence[Any]) -> range | list[int]:
+    """A lighter sample for watching every production call: all of up to 16 items, else the
+    first and last four and eight at random (repeated calls still reach every item)."""
+    n = list.__len__(value) if isinstance(value, list) else len(value)
+    if n <= _SPOT_FULL:
+        return range(n)
+    rand = _rng.random
+    span = n - 2 * _SPOT_EDGE
+    return [
+        *range(_SPOT_EDGE),
+        *range(n - _SPOT_EDGE, n),
+        *(_SPOT_EDGE + int(rand() * span) for _ in range(_SPOT_FULL - 2 * _SPOT_EDGE)),
+    ]
 
 
 def item(value: Sequence[Any], index: int) -> object:
