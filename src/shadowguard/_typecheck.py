@@ -236,7 +236,7 @@ def _compile(tp: object, depth: int) -> TypeCheck | None:
         return _set(text, origin, args, depth)
     if origin in _MAPPING_ORIGINS:
         return _mapping(text, origin, args, depth)
-    if isinstance(tp, type):
+    if isinstance(tp, type) and origin is None:  # on 3.10 list[int] & co. pass for types
         if typing_extensions.is_typeddict(tp):  # typing.is_typeddict misses theirs
             return _typed_dict(text, tp, depth)
         if getattr(tp, "_is_protocol", False):
@@ -455,7 +455,14 @@ def _typed_dict(text: str, tp: type, depth: int) -> TypeCheck:
         hints = typing.get_type_hints(tp, include_extras=True)
     except Exception:
         hints = {}
-    required = tuple(sorted(getattr(tp, "__required_keys__", ())))
+    keys = set(getattr(tp, "__required_keys__", ()))
+    for name, hint in hints.items():  # typing.TypedDict on 3.10 ignores typing_extensions' marks
+        qualifiers = _qualifiers(hint)
+        if "Required" in qualifiers:
+            keys.add(name)
+        elif "NotRequired" in qualifiers:
+            keys.discard(name)
+    required = tuple(sorted(keys))
     declared = frozenset(getattr(tp, "__annotations__", ()))
     closed = getattr(tp, "__extra_items__", _NO_EXTRA_ITEMS) is _NO_EXTRA_ITEMS
     fields = tuple(
@@ -486,10 +493,13 @@ def _typed_dict(text: str, tp: type, depth: int) -> TypeCheck:
     return TypeCheck(text, (dict,), deep)
 
 
-def _strip_required(hint: Any) -> Any:
+def _qualifiers(hint: Any) -> set[object]:
     origin = typing.get_origin(hint)
-    names = {getattr(origin, "_name", None), getattr(origin, "__name__", None)}
-    if names & {"Required", "NotRequired", "ReadOnly"}:
+    return {getattr(origin, "_name", None), getattr(origin, "__name__", None)}
+
+
+def _strip_required(hint: Any) -> Any:
+    if _qualifiers(hint) & {"Required", "NotRequired", "ReadOnly"}:
         return typing.get_args(hint)[0]
     return hint
 
