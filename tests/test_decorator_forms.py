@@ -842,3 +842,16 @@ def test_partial_is_type_checked_on_its_remaining_parameters() -> None:
         ("type(x)", "str"),
         ("type(return)", "str"),
     ]
+
+
+@pytest.mark.parametrize("protocol", range(pickle.HIGHEST_PROTOCOL + 1))
+def test_guarded_methods_and_their_holders_pickle(protocol: int) -> None:
+    """Guarded methods (plain, class, static) and instances holding them survive pickling."""
+    account = Account(5)
+    for method in (Account.deposit, Account.outer_classmethod, Account.inner_staticmethod):
+        assert pickle.loads(pickle.dumps(method, protocol=protocol)) == method
+    bound = pickle.loads(pickle.dumps(account.deposit, protocol=protocol))
+    assert bound(1) == 6
+    clone = pickle.loads(pickle.dumps(account, protocol=protocol))
+    assert clone.deposit(2) == 7
+    assert copy.deepcopy(account).deposit(3) == 8
