@@ -650,3 +650,55 @@ def test_works_with_the_opentelemetry_api_alone(no_sdk_spans: None) -> None:
     with capture_violations() as seen:
         run(GuardMiddleware(app), http_scope())
     assert sorted(v.guard for v in seen) == ["http", "users.email"]
+
+
+def test_a_mounted_plain_app_is_named_by_its_mount() -> None:
+    """Under a Starlette ``Mount`` of a plain ASGI app, the route is the mount's ``/{path}``."""
+    seen: list[dict[str, str]] = []
+
+    async def files(scope: Any, receive: Any, send: Any) -> None:
+        request_scope = current_request.get()
+        assert request_scope is not None
+        seen.append(request_scope.attributes())
+        await respond(send)
+
+    app = GuardMiddleware(Starlette(routes=[Mount("/static", app=files)]))
+    asyncio.run(get(app, "/static/css/site.css"))
+    assert seen == [{"http.route": "/static/{path}", "http.request.method": "GET"}]
+
+
+def test_global_off_passes_http_scopes_untouched() -> None:
+    """With shadowguard off the app gets the server's own receive/send and no request scope."""
+    configure(mode="off")
+    exchange = Exchange()
+    seen: list[Any] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        seen.append((receive, send, current_request.get()))
+        await respond(send, status=500)
+
+    asyncio.run(GuardMiddleware(app)(http_scope(), exchange.receive, exchange.send))
+    assert seen == [(exchange.receive, exchange.send, None)]
+
+
+def test_trailers_pass_through() -> None:
+    """Response trailers after the last body chunk reach the server as sent."""
+    trailers = {"type": "http.response.trailers", "headers": [], "more_trailers": False}
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "trailers": True})
+        await send({"type": "http.response.body", "body": b"x"})
+        await send(trailers)
+
+    assert run(GuardMiddleware(app), http_scope()).sent[-1] is trailers
+
+
+@pytest.mark.internal_errors
+def test_malformed_headers_are_not_the_requests_problem() -> None:
+    """Headers that are not name/value pairs: no Content-Length is read, the request is served."""
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await respond(send)
+
+    scope = http_scope(headers=[b"garbage"])  # type: ignore[list-item]
+    assert run(GuardMiddleware(app, max_body_bytes=1), scope).status == 200

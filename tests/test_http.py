@@ -259,6 +259,9 @@ def test_attach_span_reports_what_waited(otel: Any) -> None:
         "shadowguard._http.HttpGuard.match",
         "shadowguard._http.HttpGuard.declare",
         "shadowguard._http.Rule.enter",
+        "shadowguard._http.Rule.leave",
+        "shadowguard._http.RequestState._emit",
+        "shadowguard._http.RequestState._target",
         "shadowguard._http._method",
         "shadowguard._report.emit",
     ],
@@ -281,12 +284,62 @@ def test_internal_faults_are_swallowed_at_every_step(
     with otel.tracer.start_as_current_span("late") as span:
         state = guard.start("GET", "/a", 10, lambda: "/a")
         if state is not None:
+            state.awaiting_span = True
             state.admit()
             state.count_body(5)
             state.set_route("/a")
             state.set_route("/a", {"latency_ms": 1})
-            state.attach_span(span)
-            state.response_start("503 Service Unavailable")
             state.raised(ValueError("x"))
+            state.attach_span(span)
+            state.settle(span)
+            state.release()
+            state.response_start("503 Service Unavailable")
             state.complete(503)
     assert _faults.internal_errors_total() > before
+
+
+def test_the_route_the_framework_matched_replaces_the_path_match() -> None:
+    """A request first matched by its path moves to the template's entry once the framework
+    routed it: the in-flight count moves with it, and a late switch counts nothing."""
+    guard = HttpGuard(routes={"/users/*": {"max_in_flight": 5}, "/users/{id}": {}})
+    state = guard.start("GET", "/users/7", None)
+    assert state is not None
+    state.admit()
+    (wildcard_rule,) = (p.rule for p in guard.patterns if p.template == "/users/*")
+    assert wildcard_rule.in_flight == 1
+    state.set_route("/users/{id}")
+    template = state.rule
+    assert template is not None and template.label == "/users/{id}"
+    assert (wildcard_rule.in_flight, template.in_flight) == (0, 1)
+    state.release()
+    state.set_route("/users/*")
+    assert (wildcard_rule.in_flight, template.in_flight) == (0, 0)
+    state.finish()
+
+
+def test_a_late_template_can_break_a_routes_in_flight_limit() -> None:
+    """When the template is only learnt lazily (ASGI), the route's limit is still checked and
+    reported (never raised: the request is already running)."""
+    configure(mode="enforce")
+    guard = HttpGuard(routes={"GET /pay/{amount}": {"max_in_flight": 1}})
+    (rule,) = (p.rule for p in guard.patterns)
+    rule.in_flight = 1
+    template: list[str] = []
+    state = guard.start("GET", "/pay", None, lambda: template[0] if template else None)
+    assert state is not None
+    state.admit()
+    template.append("/pay/{amount}")
+    with capture_violations() as seen:
+        state.refresh_route()
+        state.finish()
+    assert [(v.kind, v.mode) for v in seen] == [("concurrency", "enforce")]
+    assert rule.in_flight == 1
+
+
+def test_set_route_on_an_inactive_request_only_names_it() -> None:
+    """With the middleware's guard off, adapters still name the request's route."""
+    configure(overrides={"http": "off"})
+    state = HttpGuard().start("GET", "/a", None)
+    assert state is not None
+    state.set_route("/<name>", {"latency_ms": 1})
+    assert state.scope.route == "/<name>" and state.rule is None

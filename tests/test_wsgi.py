@@ -509,3 +509,54 @@ def test_global_off_is_a_plain_pass_through() -> None:
     with capture_violations() as seen:
         assert GuardMiddleware(app)(environ(), Server().start_response) is result
     assert seen == []
+
+
+class AwaitingMiddleware(GuardMiddleware):
+    """An adapter whose framework would start the server span inside the app."""
+
+    awaits_span = True
+
+
+def test_violations_waiting_for_a_span_that_never_comes_are_reported_at_the_end(
+    otel: Any,
+) -> None:
+    """If the adapter never settles, the request's end still reports what waited."""
+    middleware = AwaitingMiddleware(hello, max_in_flight=1)
+    middleware.guard.app_rule.in_flight = 1
+    with capture_violations() as seen:
+        result = middleware(environ(), Server().start_response)
+        assert seen == []  # waiting for the framework's span
+        assert list(result) == [b"hello"]
+    assert [v.kind for v in seen] == ["concurrency"]
+    (span,) = otel.spans()
+    assert span.name == "shadowguard http"
+
+
+def test_environs_without_input_odd_paths_and_lengths() -> None:
+    """No ``wsgi.input``, a path that is not UTF-8, a non-string CONTENT_LENGTH: served as is."""
+    env = environ("/\xff", "POST", CONTENT_LENGTH=None)
+    del env["wsgi.input"]
+    seen: list[str] = []
+
+    def app(env: dict[str, Any], start_response: Any) -> list[bytes]:
+        scope = current_request.get()
+        assert scope is not None and scope.path is not None
+        seen.append(scope.path)
+        return hello(env, start_response)
+
+    assert Server().serve(GuardMiddleware(app, max_body_bytes=1), env) == b"hello"
+    assert seen == ["/\xff"]
+
+
+def test_iterating_the_input_counts_every_line() -> None:
+    """Reading ``wsgi.input`` line by line to its end counts all of it."""
+    env = environ("/", "POST")
+    env["wsgi.input"] = io.BytesIO(b"a\nbb\nccc\n")
+
+    def app(env: dict[str, Any], start_response: Any) -> list[bytes]:
+        assert [len(line) for line in env["wsgi.input"]] == [2, 3, 4]
+        return hello(env, start_response)
+
+    with capture_violations() as seen:
+        Server().serve(GuardMiddleware(app, max_body_bytes=8), env)
+    assert [v.observed for v in seen] == ["> 8 bytes"]

@@ -440,8 +440,6 @@ class RequestState:
 
     def needs_end(self) -> bool:
         """Whether the end of the body matters (a latency budget or an in-flight limit)."""
-        if self.latency_done:
-            return False
         if self.limits.latency_ms is not None:
             return True
         return any(rule.limits.max_in_flight is not None for rule in self.held)
@@ -734,9 +732,7 @@ class RequestState:
             self.awaiting_span = False
             pending, self.pending = self.pending, []
             if pending:
-                target = self._target(open_own=True)
-                if target is not None:
-                    self._emit(pending, target)
+                self._emit(pending, self._target(open_own=True))
         except Exception as exc:
             internal_error("http.settle", exc)
 
@@ -759,9 +755,7 @@ class RequestState:
             if self.awaiting_span and self._live_span() is None:
                 self.pending.extend(violations)
             else:
-                target = self._target(open_own=True)
-                if target is not None:
-                    self._emit(violations, target)
+                self._emit(violations, self._target(open_own=True))
         except Exception as exc:
             internal_error("http.report", exc)
         if may_raise and self.mode is Mode.ENFORCE and not self.response_started:
