@@ -725,8 +725,9 @@ def test_environment_records_at_exit_and_watches(tmp_path: Path) -> None:
 def test_record_at_exit_merges_and_never_crashes(tmp_path: Path) -> None:
     """A second process adds to the recorded file; an unwritable path costs no traceback."""
     recorded = tmp_path / "prod.json"
-    _run(tmp_path, {"SHADOWGUARD_RECORD": str(recorded)}, [[{"id": 1}]])
-    _run(tmp_path, {"SHADOWGUARD_RECORD": str(recorded)}, [[{"id": -1, "x": None}]])
+    for rows in ([{"id": 1}], [{"id": -1, "x": None}]):
+        result = _run(tmp_path, {"SHADOWGUARD_RECORD": str(recorded)}, [rows])
+        assert result.returncode == 0, result.stdout + result.stderr
     paths = envelope.load(recorded).guards["__main__.active_users"].paths
     assert paths["users[*].id"].signs == {"negative", "positive"}
     assert paths["users[*].x"].missing
@@ -734,6 +735,7 @@ def test_record_at_exit_merges_and_never_crashes(tmp_path: Path) -> None:
     blocked = tmp_path / "dir"
     blocked.mkdir()
     result = _run(tmp_path, {"SHADOWGUARD_RECORD": str(blocked)}, [[{"id": 1}]])
-    assert result.returncode == 0
-    assert "Traceback" not in result.stderr
-    assert "internal_error" in result.stdout + result.stderr
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    assert "Traceback" not in output
+    assert "internal_error" in output and "envelope.record_at_exit" in output

@@ -56,7 +56,10 @@ def test_file_text_is_sorted_one_line_per_path_and_versioned() -> None:
         '        "users[*].id": {"signs": ["zero", "positive"], "sorted": true, '
         '"types": ["int"]},\n'
         '        "users[*].last_login": {"max_len": 19, "none": true, "types": ["str"]},\n'
-        '        "users[*].name": {"sorted": ["0000beef", "00c0ffee"]}\n'
+        '        "users[*].name": {}\n'
+        "      },\n"
+        '      "sorted_evidence": {\n'
+        '        "users[*].name": ["0000beef", "00c0ffee"]\n'
         "      }\n"
         "    }\n"
         "  },\n"
@@ -132,7 +135,11 @@ def test_merge_into_joins_with_the_file_and_replaces_junk(tmp_path: Path) -> Non
         ('{"version": 1, "guards": {"g": {"paths": {"x": {"max_len": -2}}}}}', "max_len must"),
         ('{"version": 1, "guards": {"g": {"paths": {"x": {"signs": ["big"]}}}}}', "signs must"),
         ('{"version": 1, "guards": {"g": {"paths": {"x": {"sorted": 8}}}}}', "sorted must"),
-        ('{"version": 1, "guards": {"g": {"paths": {"x": {"sorted": [""]}}}}}', "sorted must"),
+        ('{"version": 1, "guards": {"g": {"sorted_evidence": []}}}', "sorted_evidence must"),
+        (
+            '{"version": 1, "guards": {"g": {"sorted_evidence": {"x[*]": [""]}}}}',
+            "sorted_evidence 'x[*]' must be a list",
+        ),
         ('{"version": 1, "guards": {"g": {"paths": {"x": {"types": "str"}}}}}', "types must"),
     ],
 )
@@ -169,9 +176,20 @@ def test_order_facts_are_read_in_their_canonical_form() -> None:
     facts = envelope.loads(text).guards["g"].paths["x[*]"]
     assert facts.unsorted and not facts.always_sorted and facts.evidence == 0
     pairs = [f"p{i}" for i in range(9)]
-    text = json.dumps({"version": 1, "guards": {"g": {"paths": {"x[*]": {"sorted": pairs}}}}})
+    text = json.dumps({"version": 1, "guards": {"g": {"sorted_evidence": {"x[*]": pairs}}}})
     facts = envelope.loads(text).guards["g"].paths["x[*]"]
     assert facts.always_sorted and facts.pairs == frozenset() and facts.evidence == 8
+    text = json.dumps({"version": 1, "guards": {"g": {"sorted_evidence": {"x[*]": pairs[:2]}}}})
+    assert envelope.loads(text).guards["g"].paths["x[*]"] == Facts(pairs=frozenset(pairs[:2]))
+
+
+def test_evidence_stays_out_of_the_path_lines() -> None:
+    """A new ascending pair changes the evidence block, never a path's line of facts."""
+    before = GuardEnvelope(paths={"x[*]": Facts(types=frozenset({"int"}), pairs=frozenset({"a"}))})
+    after = before.join(GuardEnvelope(paths={"x[*]": Facts(pairs=frozenset({"b"}))}))
+    old, new = (envelope.dumps(Envelope({"g": g})).splitlines() for g in (before, after))
+    changed = [(a, b) for a, b in zip(old, new, strict=True) if a != b]
+    assert changed == [('        "x[*]": ["a"]', '        "x[*]": ["a", "b"]')]
 
 
 def test_merge_into_gives_up_waiting_for_the_lock(tmp_path: Path) -> None:

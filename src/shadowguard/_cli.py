@@ -136,11 +136,15 @@ def _load(path: str) -> Any:
         raise CliError(str(exc)) from None
 
 
-def _table(rows: list[list[str]], indent: str = "  ") -> list[str]:
+def _table(rows: list[list[str]], indent: str = "  ", right: int = 0) -> list[str]:
+    """Columns padded to their widest cell; the first ``right`` columns are right-aligned."""
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = []
     for row in rows:
-        cells = (cell.ljust(width) for cell, width in zip(row, widths, strict=True))
+        cells = (
+            cell.rjust(width) if column < right else cell.ljust(width)
+            for column, (cell, width) in enumerate(zip(row, widths, strict=True))
+        )
         lines.append((indent + "  ".join(cells)).rstrip())
     return lines
 
@@ -328,7 +332,7 @@ def _report(path: str, top: int, out: TextIO) -> int:
                 group["expected"].most_common(1)[0][0],
             ]
         )
-    lines = _table(rows, indent="")
+    lines = _table(rows, indent="", right=1)
     total = sum(group["count"] for group in groups.values())
     lines.append("")
     summary = (

@@ -2,12 +2,17 @@
 
     {
       "guards": {
-        "app.users.get_active_users": {
+        "users.get_active_users": {
           "exceptions": [],
           "in_flight": 1,
           "paths": {
-            "users": {"max_len": 3, "record": false, "types": ["list"]},
-            "users[*].last_login": {"none": true, "types": ["str"]}
+            "users": {"max_len": 3, "types": ["list"]},
+            "users[*]": {"max_len": 3, "record": true, "types": ["dict"]},
+            "users[*].id": {"signs": ["positive"], "types": ["int"]},
+            "users[*].last_login": {"max_len": 19, "none": true, "types": ["str"]}
+          },
+          "sorted_evidence": {
+            "users[*].id": ["8fd4ae6a", "c93b8461"]
           }
         }
       },
@@ -16,6 +21,8 @@
 
 Keys are sorted and only facts that hold are written, so the same test run always writes the
 same bytes and a pull request shows exactly what the tests started or stopped exercising.
+``sorted_evidence`` holds fingerprints of distinct ascending pairs until there are enough to
+establish ``"sorted": true``; it lets separately recorded files merge exactly.
 """
 
 from __future__ import annotations
@@ -73,8 +80,6 @@ def facts_data(facts: Facts) -> dict[str, Any]:
         data["unsorted"] = True
     elif facts.sorted:
         data["sorted"] = True
-    elif facts.pairs:
-        data["sorted"] = sorted(facts.pairs)
     if facts.record:
         data["record"] = True
     return data
@@ -85,7 +90,11 @@ def _line(value: Any) -> str:
 
 
 def dumps(envelope: Envelope) -> str:
-    """The file's text: sorted, one line per path, ending with a newline."""
+    """The file's text: sorted, one line per path, ending with a newline.
+
+    Fingerprints of ascending pairs seen while "always sorted" is not yet established go to a
+    separate ``sorted_evidence`` block, so that the ``paths`` lines only change when a fact does.
+    """
     out = ["{", '  "guards": {']
     names = sorted(envelope.guards)
     for g, name in enumerate(names):
@@ -94,14 +103,21 @@ def dumps(envelope: Envelope) -> str:
         out.append(f'      "exceptions": {_line(_names(guard.exceptions))},')
         out.append(f'      "in_flight": {guard.in_flight},')
         paths = sorted(guard.paths)
-        if not paths:
-            out.append('      "paths": {}')
-        else:
-            out.append('      "paths": {')
-            for p, path in enumerate(paths):
-                comma = "," if p < len(paths) - 1 else ""
-                out.append(f"        {_line(path)}: {_line(facts_data(guard.paths[path]))}{comma}")
-            out.append("      }")
+        evidence = [path for path in paths if guard.paths[path].pairs]
+        blocks: list[list[str]] = [
+            [f"{_line(path)}: {_line(facts_data(guard.paths[path]))}" for path in paths],
+            [f"{_line(path)}: {_line(sorted(guard.paths[path].pairs))}" for path in evidence],
+        ]
+        for key, lines in zip(("paths", "sorted_evidence"), blocks, strict=True):
+            last = key == "sorted_evidence" or not evidence
+            if not lines:
+                if key == "paths":
+                    out.append(f'      "paths": {{}}{"" if last else ","}')
+                continue
+            out.append(f'      "{key}": {{')
+            out.extend(f"        {line}," for line in lines[:-1])
+            out.append(f"        {lines[-1]}")
+            out.append("      }" + ("" if last else ","))
         out.append("    }" + ("," if g < len(names) - 1 else ""))
     if names:
         out.append("  },")
@@ -217,11 +233,22 @@ def _guard(name: str, body: object) -> GuardEnvelope:
     paths = body.get("paths", {})
     if not isinstance(paths, dict):
         raise EnvelopeError(f"{where}: paths must be an object")
+    evidence = body.get("sorted_evidence", {})
+    if not isinstance(evidence, dict):
+        raise EnvelopeError(f"{where}: sorted_evidence must be an object")
     facts: dict[str, Facts] = {}
-    for path in sorted(paths):
+    for path in sorted(set(paths) | set(evidence)):
         if not _PATH.fullmatch(path):
             raise EnvelopeError(f"{where}: bad path {path!r}")
-        facts[path] = _facts(paths[path], f"{where}: path {path!r}")
+        found = _facts(paths.get(path, {}), f"{where}: path {path!r}")
+        if path in evidence:
+            pairs = evidence[path]
+            if not isinstance(pairs, list) or not all(isinstance(p, str) and p for p in pairs):
+                raise EnvelopeError(
+                    f"{where}: sorted_evidence {path!r} must be a list of pair fingerprints"
+                )
+            found = found.join(Facts(pairs=frozenset(pairs)))
+        facts[path] = found
     return GuardEnvelope(paths=facts, exceptions=exceptions, in_flight=in_flight)
 
 
@@ -229,7 +256,7 @@ def _facts(data: object, where: str) -> Facts:
     if not isinstance(data, Mapping):
         raise EnvelopeError(f"{where}: must be an object")
     flags = {}
-    for key in ("none", "missing", "empty", "unsorted", "record"):
+    for key in ("none", "missing", "empty", "sorted", "unsorted", "record"):
         value = data.get(key, False)
         if not isinstance(value, bool):
             raise EnvelopeError(f"{where}: {key} must be true or false")
@@ -240,13 +267,6 @@ def _facts(data: object, where: str) -> Facts:
     signs = data.get("signs", [])
     if not isinstance(signs, list) or any(s not in SIGNS for s in signs):
         raise EnvelopeError(f"{where}: signs must be a list of {', '.join(SIGNS)}")
-    order = data.get("sorted", False)
-    if isinstance(order, list) and all(isinstance(p, str) and p for p in order):
-        is_sorted, pairs = False, frozenset(order)
-    elif isinstance(order, bool):
-        is_sorted, pairs = order, frozenset()
-    else:
-        raise EnvelopeError(f"{where}: sorted must be true, false or a list of pair fingerprints")
     return Facts(
         types=_name_set(data.get("types", []), f"{where}: types"),
         none=flags["none"],
@@ -254,8 +274,7 @@ def _facts(data: object, where: str) -> Facts:
         empty=flags["empty"],
         max_len=max_len,
         signs=frozenset(signs),
-        sorted=is_sorted,
-        pairs=pairs,
+        sorted=flags["sorted"],
         unsorted=flags["unsorted"],
         record=flags["record"],
     )
