@@ -1,0 +1,1 @@
+"""End-to-end runs against real servers (Arize Phoenix)."""
