@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Task runner for shadowguard's development and CI: demo, test, lint, bench, docs, clean.
+"""Task runner for shadowguard's development and CI: demo, demo-phoenix, test, lint, bench, docs,
+clean.
 
 Standard library only, so it runs on any Python 3.10+ before anything is installed. It bootstraps
 `.venv` with the interpreter that runs it (and `.venv-3.10` with a Python 3.10 it finds), puts uv
@@ -240,6 +241,21 @@ def task_demo(args: list[str]) -> None:
         )
 
 
+def task_demo_phoenix(args: list[str]) -> None:
+    env = main_env()
+    step("demo against Arize Phoenix (tests/e2e/phoenix.py)")
+    # Ctrl-C reaches the harness too, which stops Phoenix: wait for it instead of leaving.
+    with subprocess.Popen([env.python, "tests/e2e/phoenix.py", *args], cwd=ROOT) as process:
+        while True:
+            try:
+                code = process.wait()
+                break
+            except KeyboardInterrupt:
+                continue
+    if code not in (0, 130):
+        raise TaskError(f"the Phoenix demo failed with exit code {code}", code)
+
+
 def task_bench(args: list[str]) -> None:
     env = main_env(("dev", "bench"))
     if not (ROOT / "tests" / "benchmarks").is_dir():
@@ -256,7 +272,8 @@ def task_docs(args: list[str]) -> None:
 
 def task_clean(args: list[str]) -> None:
     step("clean")
-    patterns = [".venv", ".venv-3.10", "build", "dist", "site", "htmlcov", ".coverage*"]
+    patterns = [".venv", ".venv-3.10", ".venv-phoenix*", "build", "dist", "site", "htmlcov"]
+    patterns += [".coverage*"]
     patterns += [".pytest_cache", ".mypy_cache", ".ruff_cache", ".hypothesis", ".benchmarks"]
     patterns += ["**/__pycache__", "**/*.egg-info"]
     for pattern in patterns:
@@ -272,6 +289,7 @@ def task_clean(args: list[str]) -> None:
 TASKS = {
     # name: (function, takes pass-through arguments, help)
     "demo": (task_demo, True, "run the shadowguard demo in .venv"),
+    "demo-phoenix": (task_demo_phoenix, True, "the demo exporting to a local Arize Phoenix UI"),
     "test": (task_test, True, "ruff, mypy, pytest + coverage, pytest on 3.10: what CI runs"),
     "lint": (task_lint, False, "ruff and mypy"),
     "bench": (task_bench, True, "pytest tests/benchmarks --benchmark-only, bench group installed"),
@@ -282,7 +300,8 @@ TASKS = {
 
 def usage() -> str:
     lines = ["usage: dev.py TASK [ARGS...]   (ARGS go to pytest for test and bench)", ""]
-    lines += [f"  {name:<6} {help_}" for name, (_, _, help_) in TASKS.items()]
+    width = max(map(len, TASKS))
+    lines += [f"  {name:<{width}} {help_}" for name, (_, _, help_) in TASKS.items()]
     return "\n".join(lines)
 
 
