@@ -9,6 +9,8 @@ from types import SimpleNamespace
 from typing import Any, ClassVar
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import shadowguard
 from shadowguard import envelope, guarded
@@ -306,3 +308,92 @@ def test_diff_reports_new_types_and_none(seen: Facts, observed: str) -> None:
     tested = GuardEnvelope(paths={"x": Facts(types=frozenset({"int"}))})
     other = GuardEnvelope(paths={"x": seen})
     assert list(envelope.departures(tested, other)) == [("x", observed, "tests only saw: int")]
+
+
+# -- anything at all -------------------------------------------------------------------------------
+
+
+class Unorderable:
+    """Compares, hashes and prints by raising."""
+
+    def __lt__(self, other: object) -> bool:
+        raise TypeError("no order")
+
+    def __eq__(self, other: object) -> bool:
+        raise TypeError("no equality")
+
+    def __hash__(self) -> int:
+        raise TypeError("no hash")
+
+    def __repr__(self) -> str:
+        raise TypeError("no repr")
+
+
+_anything = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.text(max_size=5)
+    | st.binary(max_size=5)
+    | st.builds(Unorderable)
+    | st.builds(WithProperty, st.integers())
+    | st.builds(SimpleNamespace, a=st.integers()),
+    lambda inner: (
+        st.lists(inner, max_size=5)
+        | st.tuples(inner, inner)
+        | st.dictionaries(st.text(max_size=3) | st.integers(), inner, max_size=4)
+        | st.frozensets(st.integers(), max_size=4)
+    ),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_anything, min_size=1, max_size=4), _anything)
+def test_recording_and_watching_never_raise(tested: list[Any], other: Any) -> None:
+    """Whatever the tests passed and production passes, recording and comparing never raise."""
+    from shadowguard.envelope._compare import _Walk
+
+    recorder = GuardRecorder("g", thin=False)
+    for value in tested:
+        recorder.see("x", value)
+    recorded = recorder.envelope()
+    roots = compile_roots(recorded)
+    for value in (*tested, other):
+        _Walk().value(roots["x"], value)
+    for value in tested:  # what the tests passed is inside their own envelope
+        assert _Walk().value(roots["x"], value) is None
+    envelope.loads(envelope.dumps(Envelope({"g": recorded})))
+
+
+def test_self_referencing_containers_stop_at_the_depth_limit() -> None:
+    """A list that contains itself is read three levels deep, no further."""
+    loop: list[Any] = []
+    loop.append(loop)
+    recorder = GuardRecorder("g", thin=False)
+    recorder.see("x", loop)
+    assert sorted(recorder.envelope().paths) == ["x", "x[*]", "x[*][*]", "x[*][*][*]"]
+
+
+def test_recording_reads_every_item_of_a_list_up_to_256() -> None:
+    """A rare value or a single descending pair in the middle of a test's list is not missed,
+    so production never finds the tests' own data outside their envelope."""
+    rows: list[Any] = list(range(200))
+    rows[100] = None
+    rows[150], rows[151] = rows[151], rows[150]
+    recorder = GuardRecorder("g", thin=False)
+    recorder.see("x", rows)
+    facts = recorder.envelope().paths["x[*]"]
+    assert facts.none and facts.unsorted
+
+
+def test_only_fully_compared_sequences_prove_order() -> None:
+    """A sampled long list adds no sortedness evidence; a descending pair still counts."""
+    recorder = GuardRecorder("g", thin=False)
+    for start in range(0, 10_000, 1000):
+        recorder.see("x", list(range(start, start + 1000)))
+    facts = recorder.envelope().paths["x[*]"]
+    assert facts.evidence == 0 and not facts.unsorted
+    recorder.see("x", [5, 3, *range(1000)])  # the first items are always read
+    assert recorder.envelope().paths["x[*]"].unsorted

@@ -23,11 +23,11 @@ from shadowguard.envelope._walk import (
     compare,
     declared_fields,
     field_value,
+    is_record_dict,
     is_sequence,
     item,
     length,
     members,
-    record_fields,
     sign,
     spot_indices,
 )
@@ -160,7 +160,7 @@ class _Walk:
         if exp.items is not None:
             if is_sequence(value):
                 return self.sequence(exp.items, value)  # type: ignore[arg-type]
-            if isinstance(value, dict) and exp.fields and record_fields(value) is not None:
+            if isinstance(value, dict) and exp.fields and is_record_dict(value):
                 return None  # a record: its fields were compared above
             for member in members(value) or ():
                 found = self.value(exp.items, member)
@@ -170,7 +170,10 @@ class _Walk:
 
     def fields(self, exp: Expectation, value: object) -> Finding | None:
         is_dict = isinstance(value, dict)
-        if not (is_dict or record_fields_known(value)):
+        if is_dict:
+            if not is_record_dict(value):  # type: ignore[arg-type]
+                return None  # read as a collection, as when recording
+        elif not record_fields_known(value):
             return None
         read = _dict_get if is_dict else _field_or_missing
         for name, child in exp.fields.items():

@@ -44,8 +44,11 @@ _dict_get: Any = dict.get  # the builtin lookup: a subclass's get() is never run
 
 __all__ = ["GuardRecorder", "Recorder", "recording_assumptions"]
 
-BUDGET = 2048
-"""Values read per parameter per call, at most (a few hundred microseconds)."""
+BUDGET = 4096
+"""Values read per parameter per call, at most (a few milliseconds at worst)."""
+FULL_ITEMS = 256
+"""Sequences up to this long are read item by item when recording, so that what a test passed
+is never outside its own envelope when production samples it; longer ones are sampled."""
 STALE_AFTER = 64
 """Thinned recorders (production) drop to :data:`THIN_RATE` after this many calls in a row
 taught them nothing new, and return to every call as soon as one does."""
@@ -282,7 +285,8 @@ class GuardRecorder:
             child = node.items = self._child(node, node.path + "[*]", root, False)
             if child is None:
                 return
-        indices = item_indices(value)
+        size = length(value)
+        indices: range | list[int] = range(size) if size <= FULL_ITEMS else item_indices(value)
         for index in indices:
             self._see(child, item(value, index), root)
         if len(indices) < 2:
@@ -295,9 +299,13 @@ class GuardRecorder:
         ascending: list[tuple[object, object]] = []
         descending = False
         by_field: dict[str, tuple[list[tuple[object, object]], list[bool]]] = {}
+        complete = size <= FULL_ITEMS  # every neighbour pair is compared
         for index in indices:
-            if index == 0 or self.budget <= 0:
+            if index == 0:
                 continue
+            if self.budget <= 0:
+                complete = False
+                break
             self.budget -= 1
             before, after = item(value, index - 1), item(value, index)
             order = compare(before, after)
@@ -321,10 +329,12 @@ class GuardRecorder:
                             tally[0].append((first, second))
                         else:
                             tally[1][0] = True
-        self._order(child, ascending, descending)
+        # Only a sequence compared pair by pair proves it was sorted; any descending pair,
+        # sampled or not, proves it was not.
+        self._order(child, ascending if complete else [], descending)
         if fields:
             for name, (up, down) in by_field.items():
-                self._order(fields[name], up, down[0])
+                self._order(fields[name], up if complete else [], down[0])
 
     def _order(self, node: _Node, ascending: list[tuple[object, object]], descending: bool) -> None:
         """Sortedness evidence: distinct ascending pairs (the same test data passed again

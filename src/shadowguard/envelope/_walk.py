@@ -24,6 +24,7 @@ __all__ = [
     "declared_fields",
     "field_value",
     "fingerprint",
+    "is_record_dict",
     "is_sequence",
     "item",
     "item_indices",
@@ -136,6 +137,13 @@ def declared_fields(cls: type) -> tuple[str, ...] | None:
     return names
 
 
+def is_record_dict(value: dict[Any, Any]) -> bool:
+    """A dict of at most :data:`MAX_FIELDS` identifier keys: a record, not a collection."""
+    if dict.__len__(value) > MAX_FIELDS:
+        return False
+    return all(type(key) is str and key.isidentifier() for key in dict.keys(value))
+
+
 def record_fields(value: object) -> list[tuple[str, object]] | None:
     """``(name, value)`` of each field when ``value`` is a record, else ``None``.
 
@@ -143,13 +151,7 @@ def record_fields(value: object) -> list[tuple[str, object]] | None:
     declared fields, or a ``SimpleNamespace``. A dict keyed by ids or free text is a collection.
     """
     if isinstance(value, dict):
-        if dict.__len__(value) > MAX_FIELDS:
-            return None
-        pairs = list(dict.items(value))
-        for key, _ in pairs:
-            if type(key) is not str or not key.isidentifier():
-                return None
-        return pairs
+        return list(dict.items(value)) if is_record_dict(value) else None
     if type(value) is types.SimpleNamespace:
         pairs = [
             (k, v)
