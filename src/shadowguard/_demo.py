@@ -472,9 +472,18 @@ def _serve(
     another one in observe mode, with progress on ``out``."""
     import shadowguard
 
+    total = sum(len(scenario.requests) for scenario in plan)
+    out.write(
+        "shadowguard demo: a FastAPI service whose tests pass meets production traffic that"
+        " breaks what they assumed.\n\n"
+        f"  reference: the {_plural(total, 'request')} with shadowguard switched off ..."
+    )
+    out.flush()
+    begun = time.perf_counter()
     shadowguard.configure(mode="off")  # the kill switch: the app as if unguarded
     with Server(create_app()) as server:
         reference = [server.drive(scenario) for scenario in plan]
+    out.write(f" answered ({time.perf_counter() - begun:.2f} s)\n")
 
     shadowguard.configure(
         mode="observe",
@@ -490,10 +499,7 @@ def _serve(
     _instrument(app, telemetry.provider)
     observed: list[list[Answer]] = []
     with Server(app) as server:
-        out.write(
-            "shadowguard demo: a FastAPI service whose tests pass, now serving production"
-            f" traffic at {server.url} with shadowguard in observe mode.\n\n"
-        )
+        out.write(f"  production: shadowguard in observe mode, serving at {server.url}\n")
         out.flush()
         for index, scenario in enumerate(plan):
             begun = time.perf_counter()
@@ -502,7 +508,7 @@ def _serve(
             statuses = ", ".join(map(str, sorted({answer.status for answer in answers})))
             how = "at once" if scenario.at_once else "one by one"
             out.write(
-                f"  [{index + 1}/{len(plan)}] {scenario.title}: "
+                f"    [{index + 1}/{len(plan)}] {scenario.title}: "
                 f"{_plural(len(answers), 'request')} {how}, status {statuses}"
                 f" ({time.perf_counter() - begun:.2f} s)\n"
             )
@@ -565,7 +571,9 @@ def run(
         elif sink is None:
             out.write(
                 "Telemetry stayed in this process: --jsonl PATH keeps it, and"
-                " OTEL_EXPORTER_OTLP_ENDPOINT=http://host:4318 sends it to a tracing backend.\n"
+                " OTEL_EXPORTER_OTLP_ENDPOINT=http://host:4318 sends it to a tracing backend\n"
+                "(in a clone of shadowguard, `make demo-phoenix` shows this run in a local"
+                " Arize Phoenix UI).\n"
             )
         out.write(f"Done in {time.perf_counter() - started:.1f} s.\n")
         return 0 if exported and not differing else 1
