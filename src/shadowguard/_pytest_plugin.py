@@ -48,6 +48,7 @@ class _Session:
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
+    """``--shadowguard-mode`` and ``--shadowguard-record``, each with its ini key."""
     group = parser.getgroup("shadowguard", "shadowguard: assumptions and the tested envelope")
     group.addoption(
         "--shadowguard-mode",
@@ -105,6 +106,8 @@ def _session_mode(config: pytest.Config) -> str | None:
 
 
 def _record_path(config: pytest.Config) -> Path | None:
+    """Where to write the envelope: the option (from the invocation directory), else the ini
+    key (from the rootdir), else nowhere."""
     option = config.getoption("shadowguard_record")
     if option:
         return config.invocation_params.dir / str(option)
@@ -116,6 +119,7 @@ def _record_path(config: pytest.Config) -> Path | None:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
+    """Set the session's mode and start recording, before any test module is imported."""
     mode = _session_mode(config)
     session = _Session(_config.snapshot(), mode)
     config.stash[_state_key] = session
@@ -143,6 +147,7 @@ def pytest_testnodedown(node: Any, error: Any) -> None:
 
 @pytest.hookimpl(trylast=True)
 def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Stop recording; a worker hands its envelope to the controller, which writes the file."""
     config = session.config
     state = config.stash.get(_state_key, None)
     if state is None or state.recorder is None:
@@ -168,6 +173,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    """One line saying where the envelope went, or why it could not be written."""
     state = config.stash.get(_state_key, None)
     if state is None:
         return
@@ -182,6 +188,7 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
+    """Put the settings back as they were before the run (pytester runs share a process)."""
     state = config.stash.get(_state_key, None)
     if state is None:
         return
