@@ -17,7 +17,7 @@ from shadowguard._assumptions import Assumption, Finding, When
 from shadowguard._call import Call
 from shadowguard._paths import MISSING
 from shadowguard._shapes import type_name
-from shadowguard.envelope._facts import ANY, SIGNS, Facts, GuardEnvelope, root_of
+from shadowguard.envelope._facts import ANY, SIGNS, Facts, GuardEnvelope, parent_field, root_of
 from shadowguard.envelope._record import _BUILTIN_NAMES, recorded_parameters
 from shadowguard.envelope._walk import (
     compare,
@@ -103,11 +103,11 @@ def compile_roots(envelope: GuardEnvelope) -> dict[str, Expectation]:
             if parent is not None:
                 parent.items = node
             continue
-        cut = path.rfind(".")
-        if cut > 0 and path[cut + 1 :].isidentifier():
-            parent = nodes.get(path[:cut])
+        above = parent_field(path)
+        if above is not None:
+            parent = nodes.get(above)
             if parent is not None:
-                parent.fields[path[cut + 1 :]] = node
+                parent.fields[path[len(above) + 1 :]] = node
             continue
         if path == root_of(path):
             roots[path] = node

@@ -372,7 +372,6 @@ class Recorder:
 
     def __init__(self, *, thin: bool = False) -> None:
         self.thin = thin
-        self.active = True
         self._guards: dict[str, GuardRecorder] = {}
         self._lock = threading.Lock()
 

@@ -57,7 +57,6 @@ def stop_recording(recorder: Recorder) -> Envelope:
     global _recorders
     with _lock:
         _recorders = tuple(r for r in _recorders if r is not recorder)
-    recorder.active = False
     _bump()
     return recorder.envelope()
 
