@@ -52,8 +52,23 @@ def capture(value: object, name: str | None = None) -> str:
 
 
 def _render(value: Any, out: list[str], depth: int, budget: list[int], seen: set[int]) -> None:
+    """Render ``value`` into ``out``; a value whose own methods raise while being read (a
+    hostile mapping, a proxy whose ``__class__`` raises) becomes ``<TypeName>``."""
     if budget[0] <= 0:
         return
+    mark = len(out)
+    try:
+        _render_value(value, out, depth, budget, seen)
+    except Exception:
+        del out[mark:]
+        piece = f"<{type_name(value)}>"
+        out.append(piece)
+        budget[0] -= len(piece)
+
+
+def _render_value(
+    value: Any, out: list[str], depth: int, budget: list[int], seen: set[int]
+) -> None:
     if value is None or isinstance(value, bool):
         piece = str(value)
     elif isinstance(value, int):
