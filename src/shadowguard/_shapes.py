@@ -11,7 +11,7 @@ __all__ = ["capture", "is_secret_name", "mask_numbers", "type_name"]
 
 _SECRET = re.compile(
     r"pass(word|wd)?|token|secret|auth|cookie|api[_-]?key|apikey|card|ssn|signature|credential|"
-    r"private[_-]?key|session",
+    r"private[_-]?key|session|jwt|cvv|cvc",
     re.IGNORECASE,
 )
 _NUMBER = re.compile(r"\d+(\.\d+)?")
@@ -126,6 +126,9 @@ def _render_container(
             _render(item, out, depth + 1, budget, seen)
         out.append("}")
         return
+    if isinstance(value, tuple) and len(value) == 2 and is_secret_name(value[0]):
+        out.append(f"({value[0]!r}, {REDACTED})")  # a (name, value) pair: headers, form fields
+        return
     opening, closing = ("[", "]") if isinstance(value, list) else ("(", ")")
     if isinstance(value, (set, frozenset)):
         opening, closing = "{", "}"
@@ -145,15 +148,23 @@ def _render_container(
 
 _URL_USERINFO = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)[^/@\s]+@")
 _QUERY_SECRET = re.compile(
-    r"(?P<key>[?&;](?:[^=&;#\s]*(?:token|secret|signature|password|key|auth|session)[^=&;#\s]*))"
+    # a parameter at the start, after ?, &, ; or # (OAuth puts tokens in the fragment), or after
+    # a blank, whose name holds a secret word: sig (Azure SAS), credential (AWS SigV4)...
+    r"(?P<key>(?:^|[?&;#\s])(?:[^=&;#\s]*"
+    r"(?:token|secret|sig|pass|pwd|key|auth|session|credential|jwt)[^=&;#\s]*))"
     r"=[^&;#\s]*",
     re.IGNORECASE,
 )
+_AUTH_SCHEME = re.compile(r"\b(?P<scheme>bearer|basic|digest|token)\s+[^\s,;]+", re.IGNORECASE)
+"""Credentials after an HTTP auth scheme: ``Bearer eyJ...``, ``Basic dXNlcjpwYXNz``."""
 
 
 def _sanitize_url(text: str) -> str:
+    """Redact URL userinfo, secret-looking query/fragment parameters and auth credentials."""
     if "://" in text:
         text = _URL_USERINFO.sub(r"\g<scheme>[REDACTED]@", text)
     if "=" in text:
         text = _QUERY_SECRET.sub(r"\g<key>=[REDACTED]", text)
+    if " " in text or "\t" in text:
+        text = _AUTH_SCHEME.sub(r"\g<scheme> [REDACTED]", text)
     return text
