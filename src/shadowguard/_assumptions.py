@@ -233,11 +233,12 @@ class Size(_PathAssumption):
         self.min = min
 
     def leaf(self, value: object) -> str | None:
-        if isinstance(value, (str, bytes)) or hasattr(type(value), "__len__"):
-            try:
-                length = len(value)  # type: ignore[arg-type]
-            except Exception as exc:
-                raise Unobservable from exc
+        try:  # isinstance raises for a proxy whose ``__class__`` raises; len is user code
+            sized = isinstance(value, (str, bytes)) or hasattr(type(value), "__len__")
+            length = len(value) if sized else 0  # type: ignore[arg-type]
+        except Exception as exc:
+            raise Unobservable from exc
+        if sized:
             if (self.max is not None and length > self.max) or (
                 self.min is not None and length < self.min
             ):
@@ -293,9 +294,9 @@ class Ordered(_PathAssumption):
         return item
 
     def leaf(self, value: object) -> str | None:
-        if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
-            return None  # iterators are never consumed; strings are not batches
         try:
+            if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
+                return None  # iterators are never consumed; strings are not batches
             n = len(value)
             if n < 2:
                 return None

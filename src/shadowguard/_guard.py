@@ -388,7 +388,11 @@ class Guard:
                         value = kwargs[name]
                     else:
                         continue
-                    if isinstance(value, outer):
+                    try:
+                        matches = isinstance(value, outer)
+                    except Exception:  # a proxy whose ``__class__`` raises: not observable
+                        continue
+                    if matches:
                         if deep is None:
                             continue
                         if index == known and known_observed is not None:

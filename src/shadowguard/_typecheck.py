@@ -48,7 +48,11 @@ class TypeCheck:
 
     def observe(self, value: object) -> str | None:
         """The observed shape when ``value`` does not match, else ``None``."""
-        if not isinstance(value, self.outer):
+        try:
+            matches = isinstance(value, self.outer)
+        except Exception:  # a proxy whose ``__class__`` raises (unbound LocalProxy): unobservable
+            return None
+        if not matches:
             return type_name(value)
         if self.deep is not None:
             return self.deep(value)
