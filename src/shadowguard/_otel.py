@@ -16,6 +16,7 @@ from opentelemetry import metrics, trace
 
 from shadowguard import _tallies
 from shadowguard._config import add_listener, settings
+from shadowguard._faults import internal_error
 from shadowguard._violation import Violation
 
 __all__ = ["MAX_EVENTS_PER_SPAN", "emit_spans", "ensure_instruments"]
@@ -120,24 +121,36 @@ def emit_spans(
 
 
 def _observe_violations(options: Any) -> Iterable[Any]:
-    return [
-        metrics.Observation(
-            count,
-            {"shadowguard.guard": g, "shadowguard.kind": k, "shadowguard.assumption": a},
-        )
-        for (g, k, a), count in _tallies.violation_counts().items()
-    ]
+    try:
+        return [
+            metrics.Observation(
+                count,
+                {"shadowguard.guard": g, "shadowguard.kind": k, "shadowguard.assumption": a},
+            )
+            for (g, k, a), count in _tallies.violation_counts().items()
+        ]
+    except Exception as exc:  # the SDK would log a traceback at every collection instead
+        internal_error("otel.metrics", exc)
+        return []
 
 
 def _observe_checks(options: Any) -> Iterable[Any]:
-    return [
-        metrics.Observation(count, {"shadowguard.guard": guard})
-        for guard, count in _tallies.check_counts().items()
-    ]
+    try:
+        return [
+            metrics.Observation(count, {"shadowguard.guard": guard})
+            for guard, count in _tallies.check_counts().items()
+        ]
+    except Exception as exc:
+        internal_error("otel.metrics", exc)
+        return []
 
 
 def _observe_dropped(options: Any) -> Iterable[Any]:
-    return [metrics.Observation(_tallies.internal_errors())]
+    try:
+        return [metrics.Observation(_tallies.internal_errors())]
+    except Exception as exc:
+        internal_error("otel.metrics", exc)
+        return []
 
 
 def ensure_instruments() -> None:
