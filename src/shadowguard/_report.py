@@ -74,6 +74,8 @@ class RateLimiter:
 
 
 log_limiter = RateLimiter()
+_reporting = threading.local()
+"""``active`` while this thread is inside the span and log sinks."""
 
 
 def fingerprint(violation: Violation) -> tuple[str, str, str]:
@@ -107,6 +109,24 @@ def emit(
             extra = scope.attributes()
     except Exception as exc:
         internal_error("report.request", exc)
+    if getattr(_reporting, "active", False):
+        # A guarded call made by the host's own telemetry pipeline while this thread reports
+        # (a span processor, a log handler): counted above, not re-reported, or it would recurse.
+        return
+    _reporting.active = True
+    try:
+        _emit_spans_and_logs(guard_name, violations, code, started_perf_ns, extra)
+    finally:
+        _reporting.active = False
+
+
+def _emit_spans_and_logs(
+    guard_name: str,
+    violations: Sequence[Violation],
+    code: dict[str, Any],
+    started_perf_ns: int | None,
+    extra: dict[str, str] | None,
+) -> None:
     try:
         _otel.emit_spans(guard_name, violations, code, extra, started_perf_ns)
     except Exception as exc:
