@@ -196,13 +196,13 @@ def item_indices(value: Sequence[Any]) -> range | list[int]:
     return sample_indices(list.__len__(value) if isinstance(value, list) else len(value))
 
 
-_SPOT_FULL = 16
-_SPOT_EDGE = 4
+_SPOT_FULL = 4
+_SPOT_EDGE = 1
 
 
 def spot_indices(value: Sequence[Any]) -> range | list[int]:
-    """A lighter sample for watching every production call: all of up to 16 items, else the
-    first and last four and eight at random (repeated calls still reach every item)."""
+    """A light sample for watching every production call: all of up to 4 items, else the first,
+    the last and two at random (repeated calls still reach every item; the cost stays flat)."""
     n = list.__len__(value) if isinstance(value, list) else len(value)
     if n <= _SPOT_FULL:
         return range(n)
