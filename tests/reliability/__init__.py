@@ -1,0 +1,1 @@
+"""The reliability and safety suite: shadowguard cannot hurt the application it watches."""
