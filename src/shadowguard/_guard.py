@@ -40,6 +40,16 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 _perf_ns = time.perf_counter_ns
 _random = _rng.random
+
+
+def _now() -> int:
+    """The clock, never raising: a clock that fails is an internal fault, and the call is then
+    not timed (0 reads as "no start", so no latency is judged)."""
+    try:
+        return _perf_ns()
+    except Exception as exc:
+        internal_error("guard.clock", exc)
+        return 0
 _FAILED: Failure = (-1, None)
 _RESULT_ONLY: Any = object()
 """``begin`` found nothing to follow but a return-type check: no ``Call`` is allocated."""
@@ -376,7 +386,7 @@ class Guard:
             if not counted:
                 next(self.checks)
             if self.budget is not None:
-                started = _perf_ns()
+                started = _now()
             try:
                 count = len(args)
                 known, known_observed = failure if failure is not None else _FAILED
@@ -431,7 +441,7 @@ class Guard:
                 self._run(self.before_always, call)
         except Exception as exc:
             internal_error(f"guard {self.name} begin", exc)
-        call.started_ns = _perf_ns()  # an own span must cover the call, whatever breaks later
+        call.started_ns = _now()  # an own span must cover the call, whatever breaks later
         if call.violations and self.enforce:
             self._leave(call)
             self._emit(call)
@@ -582,7 +592,7 @@ def _sync(guard: Guard, func: Callable[..., Any]) -> Callable[..., Any]:
                 outer = g.return_outer
                 if outer is None:
                     return func(*args, **kwargs)
-                started = _perf_ns()
+                started = _now()
                 result = func(*args, **kwargs)
                 try:  # isinstance raises for proxies whose __class__ raises (LocalProxy...)
                     done = isinstance(result, outer) and g.return_deep is None
@@ -600,7 +610,7 @@ def _sync(guard: Guard, func: Callable[..., Any]) -> Callable[..., Any]:
         if call is None:
             return func(*args, **kwargs)
         if call is _RESULT_ONLY:
-            started = _perf_ns()
+            started = _now()
             result = func(*args, **kwargs)
             g.result_only(args, kwargs, result, started)
             return result
@@ -627,7 +637,7 @@ def _coroutine(guard: Guard, func: Callable[..., Any]) -> Callable[..., Any]:
             if failure is None:
                 if g.return_outer is None:
                     return await func(*args, **kwargs)
-                started = _perf_ns()
+                started = _now()
                 result = await func(*args, **kwargs)
                 g.result_only(args, kwargs, result, started)
                 return result
@@ -639,7 +649,7 @@ def _coroutine(guard: Guard, func: Callable[..., Any]) -> Callable[..., Any]:
         if call is None:
             return await func(*args, **kwargs)
         if call is _RESULT_ONLY:
-            started = _perf_ns()
+            started = _now()
             result = await func(*args, **kwargs)
             g.result_only(args, kwargs, result, started)
             return result
@@ -665,7 +675,7 @@ def _generator(guard: Guard, func: Callable[..., Any]) -> Callable[..., Any]:
         if call is None:
             return (yield from func(*args, **kwargs))
         if call is _RESULT_ONLY:
-            started = _perf_ns()
+            started = _now()
             result = yield from func(*args, **kwargs)
             g.result_only(args, kwargs, result, started)
             return result
@@ -732,7 +742,7 @@ def _proxy(guard: Guard, target: Any) -> Any:
         if call is None:
             return wrapped(*args, **kwargs)
         if call is _RESULT_ONLY:
-            started = _perf_ns()
+            started = _now()
             result = wrapped(*args, **kwargs)
             g.result_only(args, kwargs, result, started)
             return result

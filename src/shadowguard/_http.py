@@ -620,10 +620,10 @@ class RequestState:
         if self.latency_done:
             return
         self.latency_done = True
-        elapsed = _perf_ns() - self.started_ns
         self.release()
         found: list[Violation] = []
         try:
+            elapsed = _perf_ns() - self.started_ns  # a broken clock is an internal fault
             if self.active:
                 self.refresh_route()
                 budget = self.limits.latency_ms
