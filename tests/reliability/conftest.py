@@ -125,7 +125,7 @@ class ServerProcess:
             try:
                 if probe():
                     return
-            except OSError:
+            except Exception:  # not listening yet (connection refused, reset...)
                 pass
             if self.process.poll() is not None or time.monotonic() > deadline:
                 self.stop()
@@ -146,7 +146,8 @@ class ServerProcess:
 
     def output(self) -> str:
         """Everything the server wrote so far."""
-        self._log_handle.flush()
+        if not self._log_handle.closed:
+            self._log_handle.flush()
         return self.log.read_text(errors="replace")
 
 
