@@ -109,6 +109,10 @@ class Assumption:
         """The value to show when value capture is on (never used otherwise)."""
         return MISSING
 
+    def after_fork(self) -> None:
+        """Called in a forked child: re-create locks and forget per-process state that only
+        made sense in the parent. Kinds holding a lock override it."""
+
     def _defer(self, fault: str) -> None:
         """Remember a construction mistake; it is raised at decoration with the guard's name."""
         if self._fault is None:
@@ -361,6 +365,9 @@ class Monotonic(_PathAssumption):
         self.max_keys = max_keys
         self._last: OrderedDict[Any, Any] = OrderedDict()
         self._lock = threading.Lock()
+
+    def after_fork(self) -> None:
+        self._lock = threading.Lock()  # another thread may have held it at fork time
 
     def bind(self, guard: GuardInfo) -> None:
         super().bind(guard)

@@ -52,6 +52,16 @@ class Settings:
 settings = Settings()
 _lock = threading.RLock()
 
+
+def _after_fork_in_child() -> None:
+    """A forked child starts with a fresh lock (another thread may have held it at fork)."""
+    global _lock
+    _lock = threading.RLock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
 ENV_MODE = "SHADOWGUARD_MODE"
 ENV_OVERRIDES = "SHADOWGUARD_OVERRIDES"
 ENV_SAMPLE_RATE = "SHADOWGUARD_SAMPLE_RATE"

@@ -6,6 +6,7 @@ internal error fails the test that caused it instead of hiding.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable
 
@@ -16,6 +17,16 @@ _seen: set[str] = set()
 _lock = threading.Lock()
 _strict_hook: Callable[[str, BaseException], None] | None = None
 _counts = {"total": 0}
+
+
+def _after_fork_in_child() -> None:
+    """A forked child starts with a fresh lock (another thread may have held it at fork)."""
+    global _lock
+    _lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def set_strict_hook(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import os
 import threading
 import time
 import weakref
@@ -73,6 +74,20 @@ def all_guards() -> list[Guard]:
     """Every live guard of the process."""
     with _registry_lock:
         return list(_registry)
+
+
+def _after_fork_in_child() -> None:
+    """A forked child starts with fresh locks and no calls in flight: a lock another thread of
+    the parent held at fork time would never be released in the child (its first call would
+    hang), and the other threads' calls do not exist there (they would count as in flight)."""
+    global _registry_lock
+    _registry_lock = threading.Lock()
+    for guard in list(_registry):
+        guard.after_fork()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 class Guard:
@@ -173,6 +188,13 @@ class Guard:
         self._set_plan((), None)
         with _registry_lock:
             _registry.add(self)
+
+    def after_fork(self) -> None:
+        """In a forked child: fresh locks, nothing in flight (see ``_after_fork_in_child``)."""
+        self._lock = threading.RLock()
+        self.in_flight = 0
+        for assumption in (*self.type_assumptions, *self.declared, *self.extra):
+            assumption.after_fork()
 
     # -- planning (on configuration changes only) ---------------------------------------------
 

@@ -6,6 +6,7 @@ dict update, not an OTel call. Only the OpenTelemetry *API* is imported: the hos
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections import OrderedDict
@@ -31,6 +32,16 @@ _lock = threading.Lock()
 _tracer: tuple[Any, Any] | None = None
 _instrumented: list[Any] = []
 VERSION = "0.1.0"
+
+
+def _after_fork_in_child() -> None:
+    """A forked child starts with a fresh lock (another thread may have held it at fork)."""
+    global _lock
+    _lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _get_tracer() -> Any:

@@ -6,6 +6,7 @@ others still run. Logs are rate limited per fingerprint, with a bounded number o
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections import OrderedDict
@@ -74,6 +75,18 @@ class RateLimiter:
 
 
 log_limiter = RateLimiter()
+
+
+def _after_fork_in_child() -> None:
+    """A forked child starts with fresh locks: one that another thread of the parent held at
+    fork time would never be released in the child, and its first report would hang."""
+    global _listeners_lock
+    _listeners_lock = threading.Lock()
+    log_limiter._lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 _reporting = threading.local()
 """``active`` while this thread is inside the span and log sinks."""
 

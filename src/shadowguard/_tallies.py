@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import os
 import threading
 
 __all__ = ["check_counter", "check_counts", "count_violation", "violation_counts"]
@@ -12,6 +13,17 @@ _violations: dict[tuple[str, str, str], int] = {}
 _checks: dict[str, itertools.count[int]] = {}
 _baseline: dict[str, int] = {}
 _lock = threading.Lock()
+
+
+def _after_fork_in_child() -> None:
+    """A forked child starts with a fresh lock: one that another thread of the parent held at
+    fork time would never be released in the child, and its first report would hang."""
+    global _lock
+    _lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def count_violation(guard: str, kind: str, assumption: str) -> None:
