@@ -242,11 +242,9 @@ class Size(_PathAssumption):
             length = len(value) if sized else 0  # type: ignore[arg-type]
         except Exception as exc:
             raise Unobservable from exc
-        if sized:
-            if (self.max is not None and length > self.max) or (
-                self.min is not None and length < self.min
-            ):
-                return f"len={length}"
+        too_long = self.max is not None and length > self.max
+        if sized and (too_long or (self.min is not None and length < self.min)):
+            return f"len={length}"
         return None
 
 
