@@ -1,0 +1,280 @@
+"""Process models: guards keep working, and report, in ``multiprocessing`` children (fork, spawn,
+forkserver, pools), in gunicorn ``--preload`` workers and in Flask's debug-reloader child; a
+fork taken while other threads are reporting leaves a child that neither hangs nor inherits
+their calls in flight; servers shut down cleanly with one exporter thread per process.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import pickle
+import signal
+import sys
+import threading
+import time
+import warnings
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from shadowguard import assume, guarded
+
+from . import procs_workload
+from .conftest import HERE, ROOT, ServerProcess, clean_env, free_port
+
+USERS = [{"id": 1, "email": "a@example.com"}, {"id": 2, "email": None}, {"id": 3}]
+EXPECTED = {
+    "results": ["sent to 1", "sent to 2", "sent to 3"],
+    "violations": [
+        ("procs.notify", "not_none(user.email)", "None"),
+        ("procs.notify", "not_none(user.email)", "missing"),
+    ],
+}
+
+
+@pytest.mark.parametrize("method", ["fork", "spawn", "forkserver"])
+def test_guards_work_and_report_in_multiprocessing_children(method: str) -> None:
+    """A child made by ``method`` runs the guarded function, sees the same violations and
+    counts them in its own tallies; nothing is left in flight."""
+    context = multiprocessing.get_context(method)
+    with context.Pool(1) as pool:
+        outcome = pool.apply(procs_workload.in_child, (USERS,))
+    assert outcome["pid"] != os.getpid()
+    assert {k: outcome[k] for k in EXPECTED} == EXPECTED
+    assert outcome["tallied"] == 2
+    assert outcome["in_flight"] == 0
+
+
+@pytest.mark.parametrize("method", ["fork", "spawn"])
+def test_a_guarded_function_travels_to_a_process_pool_by_reference(method: str) -> None:
+    """``ProcessPoolExecutor`` pickles the guarded function by reference (every protocol
+    round-trips to the same object) and the workers run it guarded."""
+    for protocol in range(pickle.HIGHEST_PROTOCOL + 1):
+        assert pickle.loads(pickle.dumps(procs_workload.notify, protocol)) is procs_workload.notify
+    context = multiprocessing.get_context(method)
+    with ProcessPoolExecutor(2, mp_context=context) as pool:
+        results = list(pool.map(procs_workload.call_guard, USERS))
+    assert results == EXPECTED["results"]
+
+
+def _fork_and_check(child_check: Any, timeout: float = 5.0) -> int | None:
+    """Fork; the child runs ``child_check()`` and exits with its code. The child's exit code,
+    or ``None`` when it hung (then it is killed by its PID)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # 3.12+: fork with threads
+        pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        code = 70
+        try:
+            code = child_check()
+        finally:
+            os._exit(code)
+    deadline = time.monotonic() + timeout
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return os.waitstatus_to_exitcode(status)
+        if time.monotonic() > deadline:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            return None
+        time.sleep(0.005)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+@pytest.mark.usefixtures("contention")
+def test_fork_while_other_threads_report_leaves_a_working_child() -> None:
+    """Forking 25 times while three threads report violations as fast as they can (holding
+    shadowguard's locks and calls in flight at random moments): every child calls the guard,
+    reports exactly its own violation and exits; none hangs on a lock another thread held, none
+    inherits the other threads' calls in flight."""
+
+    @guarded(assume.not_none("x"), assume.max_concurrency(100), name="procs.busy")
+    def busy(x: object) -> object:
+        return x
+
+    stop = threading.Event()
+
+    def spin() -> None:
+        while not stop.is_set():
+            busy(None)
+
+    def child() -> int:
+        from shadowguard.testing import capture_violations
+
+        with capture_violations() as violations:
+            busy(None)
+        if [v.assumption for v in violations] != ["not_none(x)"]:
+            return 3
+        return 4 if busy.__shadowguard__.in_flight else 0
+
+    spinners = [threading.Thread(target=spin) for _ in range(3)]
+    for spinner in spinners:
+        spinner.start()
+    try:
+        codes = [_fork_and_check(child) for _ in range(25)]
+    finally:
+        stop.set()
+        for spinner in spinners:
+            spinner.join(30)
+    assert codes.count(None) == 0, f"{codes.count(None)} of 25 children hung on a lock"
+    assert codes == [0] * 25, "children inherited calls in flight or lost reports"
+
+
+# -- gunicorn --preload -------------------------------------------------------------------------
+
+
+def _big_order() -> dict[str, Any]:
+    items = [{"sku": f"s{i}", "qty": 1, "price": 1.0} for i in range(101)]
+    return {"user_id": 1, "items": items}
+
+
+@pytest.mark.e2e
+def test_gunicorn_preload_workers_report_with_one_exporter_thread_each(
+    tmp_path: Path, servers: list[ServerProcess]
+) -> None:
+    """``gunicorn --preload -w 2`` on the Flask example: the SDK and the app are set up in the
+    master; each worker serves guarded requests, reports the broken ``size(items)`` on its own
+    server span and exports it; each process runs exactly one exporter thread and shadowguard
+    starts none; SIGTERM stops everything with exit code 0."""
+    port = free_port()
+    spans, log = tmp_path / "spans.jsonl", tmp_path / "log.jsonl"
+    env = clean_env(SG_SPANS=str(spans), SG_LOG=str(log), OTEL_BSP_SCHEDULE_DELAY="200")
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "examples"), env["PYTHONPATH"]])
+    server = ServerProcess(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "--preload",
+            "--workers",
+            "2",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--graceful-timeout",
+            "10",
+            "reliability.gunicorn_app:app",
+        ],
+        env,
+        HERE.parent,
+        tmp_path / "gunicorn.out",
+    )
+    servers.append(server)
+    base = f"http://127.0.0.1:{port}"
+    server.wait_until(lambda: httpx.get(base + "/health", timeout=2).status_code == 200)
+
+    workers: dict[int, list[str]] = {}
+    deadline = time.monotonic() + 30
+    while len(workers) < 2 and time.monotonic() < deadline:
+        with httpx.Client(base_url=base, timeout=10, headers={"Connection": "close"}) as client:
+            assert client.post("/orders", json=_big_order()).status_code == 201
+            answer = client.get("/_process").json()
+        workers[answer["pid"]] = answer["threads"]
+    assert len(workers) == 2, "both workers should have served"
+    for pid, threads in workers.items():
+        assert pid != server.pid
+        assert sum(name.startswith("OtelBatch") for name in threads) == 1, threads
+        assert not any("shadowguard" in name.lower() for name in threads), threads
+
+    assert server.stop(signal.SIGTERM, timeout=30) == 0, server.output()
+    output = server.output()
+    assert "Traceback" not in output, output
+    exported = [json.loads(line) for line in spans.read_text().splitlines()]
+    reporting = {
+        entry["pid"]
+        for entry in exported
+        for event in entry["violations"]
+        if event["shadowguard.guard"] == "orders.create" and event.get("http.route") == "/orders"
+    }
+    assert reporting == set(workers), "each worker exports its own violations"
+    logged = [json.loads(line) for line in log.read_text().splitlines()]
+    assert {r["pid"] for r in logged if r.get("event") == "assumption_violated"} <= set(workers)
+    assert not [r for r in logged if r.get("event") == "internal_error"]
+
+
+# -- Flask's debug reloader -----------------------------------------------------------------------
+
+RELOADER_SCRIPT = """
+import os, sys
+sys.path[:0] = [{examples!r}, {tests!r}]
+os.environ.setdefault("SG_LOG", {log!r})
+os.environ.setdefault("SG_SPANS", {spans!r})
+from reliability.gunicorn_app import app
+app.run(host="127.0.0.1", port={port}, debug=True, use_reloader=True, reloader_type="stat")
+"""
+
+
+@pytest.mark.e2e
+def test_flask_debug_reloader_child_serves_guarded_requests_and_reports(
+    tmp_path: Path, servers: list[ServerProcess]
+) -> None:
+    """``app.run(debug=True)``: the reloader's serving child runs the guards and exports the
+    violation with one exporter thread; after a code change the new child does too; the whole
+    process group stops on SIGTERM."""
+    port = free_port()
+    spans, log = tmp_path / "spans.jsonl", tmp_path / "log.jsonl"
+    script = tmp_path / "serve_debug.py"
+    script.write_text(
+        RELOADER_SCRIPT.format(
+            examples=str(ROOT / "examples"),
+            tests=str(ROOT / "tests"),
+            log=str(log),
+            spans=str(spans),
+            port=port,
+        )
+    )
+    env = clean_env(OTEL_BSP_SCHEDULE_DELAY="200")
+    server = ServerProcess([sys.executable, str(script)], env, tmp_path, tmp_path / "debug.out")
+    servers.append(server)
+    base = f"http://127.0.0.1:{port}"
+    server.wait_until(lambda: httpx.get(base + "/health", timeout=2).status_code == 200)
+
+    def serve_once() -> dict[str, Any]:
+        with httpx.Client(base_url=base, timeout=10) as client:
+            assert client.post("/orders", json=_big_order()).status_code == 201
+            answer: dict[str, Any] = client.get("/_process").json()
+        return answer
+
+    first = serve_once()
+    assert first["pid"] != server.pid, "the reloader's child serves, not the watcher"
+    assert sum(name.startswith("OtelBatch") for name in first["threads"]) == 1
+
+    script.touch()  # a code change: the stat reloader restarts the serving child
+    os.utime(script, (time.time() + 5, time.time() + 5))
+    deadline = time.monotonic() + 30
+    second = first
+    while second["pid"] == first["pid"] and time.monotonic() < deadline:
+        time.sleep(0.2)
+        try:
+            second = serve_once()
+        except httpx.TransportError:
+            continue
+    assert second["pid"] != first["pid"], "the reloader did not restart its child"
+    assert sum(name.startswith("OtelBatch") for name in second["threads"]) == 1
+
+    deadline = time.monotonic() + 20  # the batch processor exports every 200 ms here
+    reporting: set[int] = set()
+    while time.monotonic() < deadline and not {first["pid"], second["pid"]} <= reporting:
+        time.sleep(0.1)
+        reporting = _reporting_pids(spans)
+    os.killpg(server.pid, signal.SIGTERM)  # the group we started: watcher and child
+    server.stop(timeout=20)
+    assert {first["pid"], second["pid"]} <= reporting, server.output()
+
+
+def _reporting_pids(spans: Path) -> set[int]:
+    """PIDs that exported a violation of ``orders.create``."""
+    if not spans.exists():
+        return set()
+    exported = [json.loads(line) for line in spans.read_text().splitlines() if line.strip()]
+    return {
+        entry["pid"]
+        for entry in exported
+        for event in entry["violations"]
+        if event["shadowguard.guard"] == "orders.create"
+    }
