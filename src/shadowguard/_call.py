@@ -32,6 +32,14 @@ class Binder:
         self._slots = slots
         self.names: tuple[str, ...] = tuple(slots)
 
+    def slot(self, name: str) -> tuple[int, inspect._ParameterKind, Any] | None:
+        """Where parameter ``name`` is passed: (position or -1, kind, default or ``MISSING``)."""
+        found = self._slots.get(name)
+        if found is None:
+            return None
+        pos, kind, default = found
+        return pos, inspect._ParameterKind(kind), default
+
     def get(self, args: tuple[Any, ...], kwargs: Mapping[str, Any], name: str) -> Any:
         """The value bound to parameter ``name`` (its default when not passed)."""
         pos, kind, default = self._slots[name]

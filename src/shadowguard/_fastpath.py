@@ -1,59 +1,107 @@
-"""Generated argument checkers: the per-call type check as straight-line code.
+"""Generated per-call checkers: the checks made before a call, as straight-line code.
 
-For the common guard (annotated parameters, nothing else to do before the call) the checks are
-compiled into one small function per guard, so a call costs a few inlined ``isinstance`` calls,
-like beartype's generated wrappers. It only *decides*; when it says no, the general path runs
-again to describe what was observed.
+For the common guard (annotated parameters and path assumptions on them, nothing that needs
+the whole call) the checks are compiled into one small function per guard, like beartype's
+generated wrappers: each argument is fetched inline from ``(args, kwargs)`` and handed to its
+``isinstance`` test and to each path check directly, with no ``Call`` object in between. It
+returns every finding at once, so nothing is checked twice (a sampled check may not repeat).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Final
 
-from shadowguard._paths import MISSING
+from shadowguard._paths import MISSING, Unobservable
+from shadowguard._shapes import type_name
+from shadowguard._typecheck import SMALL
 
-__all__ = ["ArgSpec", "Failure", "build_checker"]
+__all__ = ["UNDECIDED", "ArgSpec", "DataSpec", "Findings", "build_checker"]
 
 ArgSpec = tuple[int, str, bool, tuple[type, ...], Any, Any]
 """(position or -1, name, may be passed by keyword, isinstance tuple, deep check, assumption)"""
 
-Failure = tuple[int, "str | None"]
-"""Which spec failed first and, when its deep check decided, what that check observed."""
-Checker = Callable[[tuple[Any, ...], dict[str, Any]], "Failure | None"]
-_FAILED: Failure = (-1, None)
+DataSpec = tuple[int, str, bool, object, Callable[[object], "str | None"], Any]
+"""(position or -1, name, may be passed by keyword, default or ``MISSING``, check of the value
+(may raise :class:`~shadowguard._paths.Unobservable`), assumption)"""
+
+Findings = Sequence[tuple[Any, str]]
+"""(assumption, observed) of every check that failed."""
+
+UNDECIDED: Final[Findings] = ()
+"""No findings at all: a check raised, so the general path runs every check again, under its
+fault handling."""
+
+Checker = Callable[[tuple[Any, ...], dict[str, Any]], "Findings | None"]
 
 
-def _always(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Failure | None:
+def _always(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Findings | None:
     return None
 
 
-def build_checker(specs: Sequence[ArgSpec]) -> Checker:
-    """A function ``(args, kwargs)``: ``None`` when every annotated argument passes, else the
-    first failure. A sampled deep check may not fail twice, so its observation is returned."""
-    if not specs:
+def _fetch(position: int, name: str, keyword_ok: bool, default: str) -> str:
+    """The expression of one argument's value (``default`` when it was not passed)."""
+    fallback = f"kwargs.get({name!r}, {default})" if keyword_ok else default
+    if position >= 0:
+        return f"args[{position}] if n > {position} else {fallback}"
+    return fallback
+
+
+def build_checker(specs: Sequence[ArgSpec], data: Sequence[DataSpec] = ()) -> Checker:
+    """A function ``(args, kwargs)``: ``None`` when every check passes, else the findings
+    (:data:`UNDECIDED` when a check raised)."""
+    if not specs and not data:
         return _always
-    namespace: dict[str, Any] = {"_M": MISSING, "_F": _FAILED}
-    lines = ["def check(args, kwargs):", "    try:", "        n = len(args)"]
-    for i, (position, name, keyword_ok, outer, deep, _assumption) in enumerate(specs):
+    namespace: dict[str, Any] = {
+        "_M": MISSING,
+        "_U": UNDECIDED,
+        "_Unobservable": Unobservable,
+        "_name": type_name,
+    }
+    lines = ["def check(args, kwargs):", "    f = None", "    try:", "        n = len(args)"]
+
+    def emit(depth: int, *texts: str) -> None:
+        lines.extend("    " * (depth + 2) + text for text in texts)
+
+    def found(depth: int, assumption: str, observed: str) -> None:
+        emit(depth, "f = f or []", f"f.append(({assumption}, {observed}))")
+
+    for i, (position, name, keyword_ok, outer, deep, assumption) in enumerate(specs):
         namespace[f"t{i}"] = outer[0] if len(outer) == 1 else outer
-        fallback = f"kwargs.get({name!r}, _M)" if keyword_ok else "_M"
-        if position >= 0:
-            lines.append(f"        v = args[{position}] if n > {position} else {fallback}")
-        else:
-            lines.append(f"        v = {fallback}")
+        namespace[f"a{i}"] = assumption
+        emit(0, f"v = {_fetch(position, name, keyword_ok, '_M')}", "if v is not _M:")
+        emit(1, f"if not isinstance(v, t{i}):")
+        found(2, f"a{i}", "_name(v)")
         if deep is None:
-            lines.append(f"        if v is not _M and not isinstance(v, t{i}):")
-            lines.append(f"            return ({i}, None)")
             continue
         namespace[f"d{i}"] = deep
-        lines.append("        if v is not _M:")
-        lines.append(f"            if not isinstance(v, t{i}):")
-        lines.append(f"                return ({i}, None)")
-        lines.append(f"            o = d{i}(v)")
-        lines.append("            if o is not None:")
-        lines.append(f"                return ({i}, o)")
-    lines += ["    except Exception:", "        return _F", "    return None"]
-    exec(compile("\n".join(lines), "<shadowguard checker>", "exec"), namespace)
+        emit(1, "else:")
+        items = getattr(getattr(assumption, "type_check", None), "items", None)
+        if items is None:
+            emit(2, f"o = d{i}(v)")
+        else:  # each item of a small list or tuple, inline; d{i} says which item failed
+            namespace[f"i{i}"] = items[0] if len(items) == 1 else items
+            emit(2, f"if (type(v) is list or type(v) is tuple) and len(v) <= {SMALL}:")
+            emit(3, "o = None", "for e in v:")
+            emit(4, f"if not isinstance(e, i{i}):")
+            emit(5, f"o = d{i}(v)", "break")
+            emit(2, "else:")
+            emit(3, f"o = d{i}(v)")
+        emit(2, "if o is not None:")
+        found(3, f"a{i}", "o")
+    for i, (position, name, keyword_ok, default, check, assumption) in enumerate(data):
+        namespace[f"c{i}"] = check
+        namespace[f"b{i}"] = assumption
+        namespace[f"m{i}"] = default
+        emit(0, f"v = {_fetch(position, name, keyword_ok, f'm{i}')}", "try:")
+        emit(1, f"o = c{i}(v)")
+        emit(0, "except _Unobservable:")
+        emit(1, "o = None")
+        emit(0, "if o is not None:")
+        found(1, f"b{i}", "o")
+    lines += ["    except Exception:", "        return _U", "    return f"]
+    source = "\n".join(lines)
+    exec(compile(source, "<shadowguard checker>", "exec"), namespace)
     checker: Checker = namespace["check"]
+    checker.__doc__ = source  # what the guard runs, for a curious reader (and debugging)
     return checker

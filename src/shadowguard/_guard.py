@@ -19,10 +19,10 @@ from typing import Any, TypeVar, overload
 import wrapt
 
 from shadowguard import _log, _report
-from shadowguard._assumptions import Assumption, Finding, GuardInfo, TypeAssumption
+from shadowguard._assumptions import Assumption, Finding, GuardInfo, Latency, TypeAssumption
 from shadowguard._call import Binder, Call
 from shadowguard._config import Mode, parse_fraction, parse_mode, resolve_mode, settings
-from shadowguard._fastpath import ArgSpec, Failure, build_checker
+from shadowguard._fastpath import ArgSpec, DataSpec, Findings, build_checker
 from shadowguard._faults import internal_error
 from shadowguard._paths import _rng
 from shadowguard._shapes import capture, type_name
@@ -49,9 +49,15 @@ def _now() -> int:
     try:
         return _perf_ns()
     except Exception as exc:
-        internal_error("guard.clock", exc)
-        return 0
-_FAILED: Failure = (-1, None)
+        return _clock_fault(exc)
+
+
+def _clock_fault(exc: Exception) -> int:
+    """What a failed clock read gives (the hot paths read ``_perf_ns`` inline, in a ``try``)."""
+    internal_error("guard.clock", exc)
+    return 0
+
+
 _RESULT_ONLY: Any = object()
 """``begin`` found nothing to follow but a return-type check: no ``Call`` is allocated."""
 
@@ -104,6 +110,7 @@ class Guard:
         "base_rate",
         "before_always",
         "before_data",
+        "before_rest",
         "binder",
         "budget",
         "checks",
@@ -121,6 +128,7 @@ class Guard:
         "in_flight",
         "info",
         "kind",
+        "latency_ns",
         "mode",
         "name",
         "needs_call",
@@ -233,6 +241,9 @@ class Guard:
         self.before_data = tuple(
             a for a in everything if a.data and a.when == "before" and a not in fast
         )
+        data_specs = self._data_specs(self.before_data)
+        compiled = {spec[-1] for spec in data_specs}
+        self.before_rest = tuple(a for a in self.before_data if a not in compiled)
         self.before_always = tuple(a for a in everything if not a.data and a.when == "before")
         self.return_data = tuple(
             a
@@ -269,12 +280,45 @@ class Guard:
         check = self.return_check
         self.return_outer = None if check is None else check.outer
         self.return_deep = None if check is None else check.deep
+        # The light path: the generated checker decides everything before the call, and after
+        # it only the return type and latency budgets remain (no ``Call`` unless one fails).
+        after = (*self.after_return, *self.after_exception)
+        latencies = [a.budget_ns for a in after if isinstance(a, Latency)]
+        light = (
+            budget is None
+            and not self.counts_in_flight
+            and not self.before_always
+            and not self.before_rest
+            and not self.return_data
+            and len(latencies) == len(after)
+        )
+        self.latency_ns = min(latencies) if latencies else None
         self.fast = None
-        if rate >= 1.0 and not self.needs_call:
+        if rate >= 1.0 and light:
             try:
-                self.fast = build_checker(self.fast_args)
+                self.fast = build_checker(self.fast_args, data_specs)
             except Exception as exc:  # pragma: no cover - generated from validated specs
                 internal_error("guard.fastpath", exc)
+
+    def _data_specs(self, assumptions: Sequence[Assumption]) -> list[DataSpec]:
+        """The before-call data checks that read one named parameter, for the generated
+        checker (``*args``/``**kwargs`` roots and whole-call checks stay general)."""
+        specs: list[DataSpec] = []
+        for assumption in assumptions:
+            try:
+                found = assumption.argument_check()
+            except Exception as exc:
+                internal_error("guard.plan", exc)
+                continue
+            slot = None if found is None else self.binder.slot(found[0])
+            if found is None or slot is None:
+                continue
+            position, kind, default = slot
+            if kind not in (*_POSITIONAL, inspect.Parameter.KEYWORD_ONLY):
+                continue
+            keyword_ok = kind is not inspect.Parameter.POSITIONAL_ONLY
+            specs.append((position, found[0], keyword_ok, default, found[1], assumption))
+        return specs
 
     def _return_assumption(self) -> TypeAssumption | None:
         for assumption in self.type_assumptions:
@@ -391,55 +435,30 @@ class Guard:
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
         counted: bool = False,
-        failure: Failure | None = None,
+        verdict: Findings | None = None,
     ) -> Any:
         """Before the call: data checks (if sampled) and the every-call ones.
 
         Returns ``None`` when nothing remains to do after the call, :data:`_RESULT_ONLY` when
         only the return type is left, else a :class:`Call`. In enforce mode raises
         :class:`AssumptionViolation` for what is already broken (the function is not called).
-        ``failure`` is the generated checker's finding, reused: a sampled check may not repeat it.
+        ``verdict`` is what the generated checker found, taken as it is (a sampled check may
+        not repeat); empty when one of its checks raised: then everything runs again here.
         """
         rate = self.rate
         checked = rate >= 1.0 or _random() < rate
-        found: list[tuple[TypeAssumption, str]] | None = None
+        found: Findings | None = None
+        rest = self.before_data
         started = 0
         if checked:
             if not counted:
                 next(self.checks)
             if self.budget is not None:
                 started = _now()
-            try:
-                count = len(args)
-                known, known_observed = failure if failure is not None else _FAILED
-                for index, spec in enumerate(self.fast_args):
-                    position, name, keyword_ok, outer, deep, assumption = spec
-                    if 0 <= position < count:
-                        value = args[position]
-                    elif keyword_ok and name in kwargs:
-                        value = kwargs[name]
-                    else:
-                        continue
-                    try:
-                        matches = isinstance(value, outer)
-                    except Exception:  # a proxy whose ``__class__`` raises: not observable
-                        continue
-                    if matches:
-                        if deep is None:
-                            continue
-                        if index == known and known_observed is not None:
-                            observed = known_observed
-                        else:
-                            observed = deep(value)
-                        if observed is None:
-                            continue
-                    else:
-                        observed = type_name(value)
-                    if found is None:
-                        found = []
-                    found.append((assumption, observed))
-            except Exception as exc:
-                internal_error(f"check {self.name} types", exc)
+            if verdict:
+                found, rest = verdict, self.before_rest
+            else:
+                found = self._check_types(args, kwargs)
             if found is None and not self.needs_call:
                 return None if self.return_check is None else _RESULT_ONLY
         elif not self.needs_call_always:
@@ -450,8 +469,8 @@ class Guard:
             if found is not None:
                 for assumption, observed in found:
                     self._add(call, assumption, observed)
-            if checked and self.before_data:
-                self._run(self.before_data, call)
+            if checked and rest:
+                self._run(rest, call)
             if started:
                 self._note_check_cost(_perf_ns() - started)
             if self.counts_in_flight:
@@ -469,6 +488,51 @@ class Guard:
             self._emit(call)
             raise AssumptionViolation(call.violations)
         return call
+
+    def _check_types(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Findings | None:
+        """The annotated parameters' checks, the general way (what the generated checker does)."""
+        found: list[tuple[Assumption, str]] | None = None
+        try:
+            count = len(args)
+            for position, name, keyword_ok, outer, deep, assumption in self.fast_args:
+                if 0 <= position < count:
+                    value = args[position]
+                elif keyword_ok and name in kwargs:
+                    value = kwargs[name]
+                else:
+                    continue
+                try:
+                    matches = isinstance(value, outer)
+                except Exception:  # a proxy whose ``__class__`` raises: not observable
+                    continue
+                if matches:
+                    if deep is None:
+                        continue
+                    observed = deep(value)
+                    if observed is None:
+                        continue
+                else:
+                    observed = type_name(value)
+                if found is None:
+                    found = []
+                found.append((assumption, observed))
+        except Exception as exc:
+            internal_error(f"check {self.name} types", exc)
+        return found
+
+    def timed_call(self, args: tuple[Any, ...], kwargs: dict[str, Any], started_ns: int) -> Call:
+        """The :class:`Call` of the light path, made only once something needs it."""
+        call = Call(self.binder, args, kwargs)
+        call.started_ns = started_ns
+        return call
+
+    def passes_return(self, result: Any) -> bool:
+        """True when the return type is decided good without a deep check (never raises)."""
+        outer = self.return_outer
+        try:  # isinstance raises for proxies whose __class__ raises (LocalProxy...)
+            return outer is None or (isinstance(result, outer) and self.return_deep is None)
+        except Exception:
+            return False  # the general path runs the check again, inside its fault handler
 
     def _leave(self, call: Call) -> None:
         if call.in_flight:
@@ -609,22 +673,42 @@ def _sync(guard: Guard, func: Callable[..., Any]) -> Callable[..., Any]:
         fast = g.fast
         if fast is not None:
             next(g.checks)
-            failure = fast(args, kwargs)
-            if failure is None:
-                outer = g.return_outer
-                if outer is None:
-                    return func(*args, **kwargs)
-                started = _now()
-                result = func(*args, **kwargs)
-                try:  # isinstance raises for proxies whose __class__ raises (LocalProxy...)
-                    done = isinstance(result, outer) and g.return_deep is None
-                except Exception:
-                    done = False  # result_only runs the check again, inside its fault handler
-                if done:
+            found = fast(args, kwargs)
+            if found is None:
+                budget = g.latency_ns
+                if budget is None:
+                    outer = g.return_outer
+                    if outer is None:
+                        return func(*args, **kwargs)
+                    try:
+                        started = _perf_ns()  # so that an own span covers the call
+                    except Exception as exc:
+                        started = _clock_fault(exc)
+                    result = func(*args, **kwargs)
+                    try:  # isinstance raises for proxies whose __class__ raises (LocalProxy...)
+                        if isinstance(result, outer) and g.return_deep is None:
+                            return result
+                    except Exception:
+                        pass  # result_only runs the check again, inside its fault handler
+                    g.result_only(args, kwargs, result, started)  # once: samples may differ
                     return result
-                g.result_only(args, kwargs, result, started)  # once: sampled checks may differ
+                try:
+                    started = _perf_ns()
+                except Exception as exc:
+                    started = _clock_fault(exc)
+                try:
+                    result = func(*args, **kwargs)
+                except BaseException as exc:
+                    g.raised(g.timed_call(args, kwargs, started), exc)
+                    raise
+                try:
+                    late = started != 0 and _perf_ns() - started > budget
+                except Exception as exc:
+                    late = _clock_fault(exc) != 0
+                if late or (g.return_outer is not None and not g.passes_return(result)):
+                    g.returned(g.timed_call(args, kwargs, started), result)
                 return result
-            call = g.begin(args, kwargs, True, failure)
+            call = g.begin(args, kwargs, True, found)
         elif g.off:
             return func(*args, **kwargs)
         else:
@@ -655,15 +739,33 @@ def _coroutine(guard: Guard, func: Callable[..., Any]) -> Callable[..., Any]:
         fast = g.fast
         if fast is not None:
             next(g.checks)
-            failure = fast(args, kwargs)
-            if failure is None:
-                if g.return_outer is None:
-                    return await func(*args, **kwargs)
-                started = _now()
-                result = await func(*args, **kwargs)
-                g.result_only(args, kwargs, result, started)
+            found = fast(args, kwargs)
+            if found is None:
+                budget = g.latency_ns
+                if budget is None:
+                    if g.return_outer is None:
+                        return await func(*args, **kwargs)
+                    started = _now()
+                    result = await func(*args, **kwargs)
+                    g.result_only(args, kwargs, result, started)
+                    return result
+                try:
+                    started = _perf_ns()
+                except Exception as exc:
+                    started = _clock_fault(exc)
+                try:
+                    result = await func(*args, **kwargs)
+                except BaseException as exc:
+                    g.raised(g.timed_call(args, kwargs, started), exc)
+                    raise
+                try:
+                    late = started != 0 and _perf_ns() - started > budget
+                except Exception as exc:
+                    late = _clock_fault(exc) != 0
+                if late or (g.return_outer is not None and not g.passes_return(result)):
+                    g.returned(g.timed_call(args, kwargs, started), result)
                 return result
-            call = g.begin(args, kwargs, True, failure)
+            call = g.begin(args, kwargs, True, found)
         elif g.off:
             return await func(*args, **kwargs)
         else:

@@ -13,7 +13,8 @@ import random
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Final
+from itertools import repeat
+from typing import Any, Final
 
 __all__ = ["MISSING", "Path", "parse_path", "sample_indices"]
 
@@ -54,6 +55,9 @@ FULL_SCAN = 32
 _HEAD = 8
 _RANDOM = 16
 _rng = random.Random()
+dict_get: Callable[[Any, Any], Any] = dict.get
+"""Reads a dict item's own entries at C speed (a subclass's ``get``/``__missing__`` not called)."""
+dict_contains: Callable[[Any, Any], bool] = dict.__contains__
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +77,29 @@ class Path:
         Raises :class:`Unobservable` when a user object raised while being read.
         """
         return _walk(self, value, 0, (), leaf, strict)
+
+    def compile(
+        self, leaf: Callable[[object], str | None], strict: bool, present_passes: bool = False
+    ) -> Callable[[object], str | None]:
+        """:meth:`walk` with ``leaf`` and ``strict`` bound, specialised for the common shapes.
+
+        ``name`` alone is ``leaf`` itself; ``name[*].field`` over a list or tuple of plain
+        dicts reads each item with ``dict.get`` instead of a generic walk (anything else, and
+        the description of a failure, still goes through :meth:`walk`: same observations).
+        ``present_passes`` says that ``leaf`` accepts every value that exists, ``None`` too (a
+        batch of dicts that all have the field then passes at C speed). Raises
+        :class:`Unobservable` as :meth:`walk` does.
+        """
+        steps = self.steps
+        if not steps:
+            return leaf
+        if len(steps) == 2 and steps[0][0] == STAR and steps[1][0] in (ATTR, KEY):
+            return _star_field(self, steps[1][1], leaf, strict, present_passes)
+
+        def walk(value: object) -> str | None:
+            return _walk(self, value, 0, (), leaf, strict)
+
+        return walk
 
     def read(self, value: object) -> object:
         """The single value at this path (no ``[*]``), :data:`MISSING` when absent.
@@ -188,6 +215,8 @@ def _walk(
 
 
 def _step(value: object, kind: int, arg: object) -> object:
+    if type(value) is dict:  # the common case, without the Mapping ABC check
+        return value.get(arg, MISSING)
     if kind == ATTR:
         if isinstance(value, Mapping):
             return value.get(arg, MISSING)
@@ -234,3 +263,45 @@ def _fan_out(
                 return found
         return None
     return None  # an iterator, a set, a scalar: never consumed, nothing to fan out over
+
+
+def _star_field(
+    path: Path,
+    field: object,
+    leaf: Callable[[object], str | None],
+    strict: bool,
+    present_passes: bool,
+) -> Callable[[object], str | None]:
+    """``name[*].field``: plain dict items read inline, everything else walked generically."""
+
+    def run(value: object) -> str | None:
+        kind = type(value)
+        if kind is not list and kind is not tuple:
+            return _walk(path, value, 0, (), leaf, strict)
+        items: Sequence[object] = value  # type: ignore[assignment]
+        n = len(items)
+        if n <= FULL_SCAN and present_passes:  # decide the usual "all fine" at C speed
+            try:
+                if all(map(dict_contains, items, repeat(field))):
+                    return None
+            except TypeError:
+                pass  # an item is not a dict: the loop below looks closer
+        try:
+            for index in range(n) if n <= FULL_SCAN else sample_indices(n):
+                item = items[index]
+                if type(item) is dict:
+                    found = item.get(field, MISSING)
+                    if found is MISSING and not strict:
+                        continue
+                    if leaf(found) is None:
+                        continue
+                observed = _walk(path, item, 1, (index,), leaf, strict)  # describes it
+                if observed is not None:
+                    return observed
+        except Unobservable:
+            raise
+        except Exception as exc:  # the list changed size under us (another thread)
+            raise Unobservable from exc
+        return None
+
+    return run

@@ -45,6 +45,9 @@ class TypeCheck:
     text: str
     outer: tuple[type, ...]
     deep: Deep | None
+    items: tuple[type, ...] | None = None
+    """Set when ``deep`` only checks ``isinstance(item, items)`` on each item of a container
+    (all of a small one): generated checkers then inline that loop for small lists and tuples."""
 
     def observe(self, value: object) -> str | None:
         """The observed shape when ``value`` does not match, else ``None``."""
@@ -214,14 +217,14 @@ def _compile(tp: object, depth: int) -> TypeCheck | None:
     supertype = getattr(tp, "__supertype__", None)
     if supertype is not None and callable(tp):  # typing.NewType
         inner = _compile(supertype, depth + 1)
-        return None if inner is None else TypeCheck(text, inner.outer, inner.deep)
+        return None if inner is None else TypeCheck(text, inner.outer, inner.deep, inner.items)
     if isinstance(tp, typing.ForwardRef):
         return None
     origin = typing.get_origin(tp)
     args = typing.get_args(tp)
     if origin is typing.Annotated:
         inner = _compile(args[0], depth + 1)
-        return None if inner is None else TypeCheck(text, inner.outer, inner.deep)
+        return None if inner is None else TypeCheck(text, inner.outer, inner.deep, inner.items)
     if origin in _UNION_TYPES:
         return _union(text, args, depth)
     if origin is typing.Literal:
@@ -332,7 +335,7 @@ def _sequence(text: str, origin: Any, args: tuple[Any, ...], depth: int) -> Type
     outer = (origin,)
     if item is None:
         return TypeCheck(text, outer, None)
-    return TypeCheck(text, outer, _items(item))
+    return TypeCheck(text, outer, _items(item), item.outer if item.deep is None else None)
 
 
 def _items(item: TypeCheck) -> Deep:
@@ -373,7 +376,9 @@ def _tuple(text: str, args: tuple[Any, ...], depth: int) -> TypeCheck:
         return TypeCheck(text, (tuple,), None)
     if len(args) == 2 and args[1] is Ellipsis:
         item = _compile(args[0], depth + 1)
-        return TypeCheck(text, (tuple,), None if item is None else _items(item))
+        if item is None:
+            return TypeCheck(text, (tuple,), None)
+        return TypeCheck(text, (tuple,), _items(item), item.outer if item.deep is None else None)
     if args == ((),):
         args = ()
     checks = tuple(_compile(a, depth + 1) for a in args)
