@@ -321,6 +321,13 @@ def _method(value: object) -> str:
 def _path(value: object) -> str:
     if not isinstance(value, str) or not value:
         return "/"
+    if not value.startswith("/"):
+        # An absolute-form request target (``GET http://user:secret@host/x``), passed on as the
+        # path by some servers (uvicorn): scheme and authority go, with the credentials.
+        _, sep, rest = value.partition("://")
+        if sep:
+            slash = rest.find("/")
+            value = rest[slash:] if slash >= 0 else "/"
     return value if len(value) <= _MAX_PATH else value[:_MAX_PATH]
 
 
@@ -332,6 +339,7 @@ class HttpRequestScope(RequestScope):
     route after the middleware ran) and leads back to the :class:`RequestState`."""
 
     __slots__ = ("state",)
+    syncs_count = True  # finish() writes the request's count on its span
 
     def __init__(self, state: RequestState, method: str, path: str) -> None:
         super().__init__(method=method, path=path)
