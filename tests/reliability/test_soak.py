@@ -86,22 +86,26 @@ def _soak(tmp_path: Path, servers: list[ServerProcess], requests: int, tracemall
     server.wait_until(lambda: _stats(port)["exported_spans"] >= 0)
 
     started = time.monotonic()
-    per_sample = requests // SAMPLES
+    count = max(SAMPLES, requests // 10_000)  # at most 10,000 requests between samples
+    per_sample = requests // count
     samples: list[dict[str, Any]] = []
-    for sample in range(SAMPLES):
+    for sample in range(count):
         values = list(range(sample * per_sample, (sample + 1) * per_sample))
-        results: list[list[tuple[str, bytes]]] = [[], []]
+        results: list[Any] = [None, None]
 
         def drive(k: int, values: list[int] = values, results: list[Any] = results) -> None:
-            results[k] = _pipelined(port, values[k::2])
+            try:
+                results[k] = _pipelined(port, values[k::2])
+            except Exception as exc:  # reported by the assertion below
+                results[k] = exc
 
         workers = [threading.Thread(target=drive, args=(k,)) for k in range(2)]
         for worker in workers:
             worker.start()
         for worker in workers:
-            worker.join(120)
+            worker.join(DEADLINE_SECONDS + 120)
         for k in range(2):
-            assert results[k] == [("200", str(v).encode()) for v in values[k::2]]
+            assert results[k] == [("200", str(v).encode()) for v in values[k::2]], results[k]
         samples.append({"requests": (sample + 1) * per_sample, **_stats(port)})
         if time.monotonic() - started > DEADLINE_SECONDS:
             break  # bounded in time: judge what was served
