@@ -430,7 +430,7 @@ def test_fingerprint_is_guard_assumption_and_masked_observed() -> None:
 
 def test_rate_limiter_keeps_a_bounded_number_of_fingerprints() -> None:
     """Beyond ``max_keys`` fingerprints the least recently seen are forgotten."""
-    limiter = RateLimiter(interval=60.0, max_keys=100)
+    limiter = RateLimiter(interval=60.0, max_keys=100, max_new=10_000)
     limiter.clock = lambda: 0.0
     for i in range(5_000):
         assert limiter.admit(("guard", f"assumption {i}")) == 0

@@ -41,13 +41,22 @@ def remove_listener(listener: Listener) -> None:
 
 
 class RateLimiter:
-    """First occurrence of a fingerprint passes at once, then at most one per ``interval``."""
+    """First occurrence of a fingerprint passes at once, then at most one per ``interval``.
 
-    def __init__(self, interval: float = 60.0, max_keys: int = 1024) -> None:
+    New fingerprints are themselves limited to ``max_new`` per ``interval``: beyond the
+    ``max_keys`` remembered, an endless stream of distinct ones (a class made per request) would
+    otherwise pass every time. Those held back are counted for :meth:`take_held`."""
+
+    def __init__(self, interval: float = 60.0, max_keys: int = 1024, max_new: int = 256) -> None:
         self.interval = interval
         self.max_keys = max_keys
+        self.max_new = max_new
         self._state: OrderedDict[tuple[str, ...], list[float]] = OrderedDict()
         self._lock = threading.Lock()
+        self._window_start = float("-inf")
+        self._window_new = 0  # new fingerprints admitted in the current window
+        self._window_held = 0  # new fingerprints held back in it
+        self._held = 0  # held back in windows that ended, not yet taken
         self.clock: Callable[[], float] = time.monotonic
 
     def admit(self, key: tuple[str, ...]) -> int | None:
@@ -56,6 +65,13 @@ class RateLimiter:
         with self._lock:
             state = self._state.get(key)
             if state is None:
+                if now - self._window_start >= self.interval:
+                    self._held += self._window_held
+                    self._window_start, self._window_new, self._window_held = now, 0, 0
+                if self._window_new >= self.max_new:
+                    self._window_held += 1
+                    return None
+                self._window_new += 1
                 self._state[key] = [now, 0.0]
                 while len(self._state) > self.max_keys:
                     self._state.popitem(last=False)
@@ -68,10 +84,23 @@ class RateLimiter:
             state[1] += 1
             return None
 
+    def take_held(self) -> int:
+        """New fingerprints held back in windows that have ended, since the last call."""
+        if not (self._held or self._window_held):
+            return 0  # the common case, without the lock
+        with self._lock:
+            if self._window_held and self.clock() - self._window_start >= self.interval:
+                self._held += self._window_held
+                self._window_held = 0
+            held, self._held = self._held, 0
+        return held
+
     def reset(self) -> None:
         """Forget every fingerprint (tests)."""
         with self._lock:
             self._state.clear()
+            self._window_start = float("-inf")
+            self._window_new = self._window_held = self._held = 0
 
 
 log_limiter = RateLimiter()
@@ -161,3 +190,6 @@ def _emit_spans_and_logs(
                 )
         except Exception as exc:
             internal_error("report.log", exc)
+    held = log_limiter.take_held()
+    if held:  # one line for a past minute's flood of distinct fingerprints
+        _log.diagnostic("assumption_logs_held_back", count=held, seconds=log_limiter.interval)
