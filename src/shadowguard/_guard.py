@@ -14,7 +14,7 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar, overload
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 import wrapt
 
@@ -335,7 +335,10 @@ class Guard:
             return
         compiled: list[TypeAssumption] = []
         fast: list[tuple[int, str, bool, tuple[type, ...], Any, TypeAssumption]] = []
-        params = inspect.signature(self.func).parameters if hints else {}
+        try:
+            params = inspect.signature(self.func).parameters if hints else {}
+        except (TypeError, ValueError):  # no signature (a callable descriptor): return type only
+            params = {}
         positions = {name: i for i, name in enumerate(self.binder.names)}
         for name, annotation in hints.items():
             hint = annotation
@@ -852,6 +855,26 @@ def _async_generator(guard: Guard, func: Callable[..., Any]) -> Callable[..., An
     return wrapper
 
 
+if TYPE_CHECKING:
+    _FunctionWrapper = wrapt.FunctionWrapper[Any, Any]
+else:
+    _FunctionWrapper = wrapt.FunctionWrapper
+
+
+class _GuardedCallable(_FunctionWrapper):
+    """The proxy of a guarded callable object. Looked up on an instance, a callable that is
+    also a descriptor gives what its own ``__get__`` gives: a value as it is, unwrapped (wrapt
+    would wrap it for calling), a callable guarded."""
+
+    def __get__(self, instance: Any, owner: Any = None) -> Any:
+        bound: Any = super().__get__(instance, owner)
+        if bound is not self:
+            value = bound.__wrapped__
+            if not callable(value):
+                return value
+        return bound
+
+
 def _proxy(guard: Guard, target: Any) -> Any:
     """Callables that are not functions (partials, callable instances): a wrapt proxy keeps
     their attributes visible while the call goes through the guard."""
@@ -878,7 +901,7 @@ def _proxy(guard: Guard, target: Any) -> Any:
         g.returned(call, result)
         return result
 
-    return wrapt.FunctionWrapper(target, handler)
+    return _GuardedCallable(target, handler)
 
 
 # -- the decorator ---------------------------------------------------------------------------------
