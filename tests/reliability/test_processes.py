@@ -86,7 +86,17 @@ def _fork_and_check(child_check: Any, timeout: float = 5.0) -> int | None:
         time.sleep(0.005)
 
 
+def _under_coverage() -> bool:
+    coverage = sys.modules.get("coverage")
+    return coverage is not None and coverage.Coverage.current() is not None
+
+
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+@pytest.mark.skipif(
+    _under_coverage(),
+    reason="coverage.py's tracer is not fork-safe with threads running: children of a process"
+    " measured by it hang without shadowguard too; `make test` runs this under Python 3.10",
+)
 @pytest.mark.usefixtures("contention")
 def test_fork_while_other_threads_report_leaves_a_working_child() -> None:
     """Forking 25 times while three threads report violations as fast as they can (holding
@@ -181,16 +191,14 @@ def test_gunicorn_preload_workers_report_with_one_exporter_thread_each(
         assert sum(name.startswith("OtelBatch") for name in threads) == 1, threads
         assert not any("shadowguard" in name.lower() for name in threads), threads
 
+    deadline = time.monotonic() + 20  # each worker's batch processor exports every 200 ms
+    reporting = _reporting_pids(spans, route="/orders")
+    while reporting != set(workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+        reporting = _reporting_pids(spans, route="/orders")
     assert server.stop(signal.SIGTERM, timeout=30) == 0, server.output()
     output = server.output()
     assert "Traceback" not in output, output
-    exported = [json.loads(line) for line in spans.read_text().splitlines()]
-    reporting = {
-        entry["pid"]
-        for entry in exported
-        for event in entry["violations"]
-        if event["shadowguard.guard"] == "orders.create" and event.get("http.route") == "/orders"
-    }
     assert reporting == set(workers), "each worker exports its own violations"
     logged = [json.loads(line) for line in log.read_text().splitlines()]
     assert {r["pid"] for r in logged if r.get("event") == "assumption_violated"} <= set(workers)
@@ -267,14 +275,16 @@ def test_flask_debug_reloader_child_serves_guarded_requests_and_reports(
     assert {first["pid"], second["pid"]} <= reporting, server.output()
 
 
-def _reporting_pids(spans: Path) -> set[int]:
-    """PIDs that exported a violation of ``orders.create``."""
+def _reporting_pids(spans: Path, route: str | None = None) -> set[int]:
+    """PIDs that exported a violation of ``orders.create`` (on ``route``, if given)."""
     if not spans.exists():
         return set()
-    exported = [json.loads(line) for line in spans.read_text().splitlines() if line.strip()]
+    lines = spans.read_text().splitlines()
+    exported = [json.loads(line) for line in lines if line.strip().endswith("}")]
     return {
         entry["pid"]
         for entry in exported
         for event in entry["violations"]
         if event["shadowguard.guard"] == "orders.create"
+        and (route is None or event.get("http.route") == route)
     }

@@ -76,9 +76,11 @@ def _soak(tmp_path: Path, servers: list[ServerProcess], requests: int, tracemall
     port = free_port()
     log = tmp_path / "shadowguard.jsonl"
     args = [sys.executable, "-m", "reliability.soak_app", str(port), str(log)]
+    env = clean_env()
+    env.pop("COVERAGE_PROCESS_CONFIG", None)  # a load test: coverage's tracer would only slow it
     server = ServerProcess(
         [*args, "--tracemalloc"] if tracemalloc else args,
-        clean_env(),
+        env,
         HERE.parent,
         tmp_path / "server.out",
     )
