@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from contextvars import ContextVar
-from typing import Any
+from typing import Any, ClassVar
 
 __all__ = ["RequestScope", "current_request"]
 
@@ -13,6 +13,10 @@ class RequestScope:
     """A request in flight: its route for violation attributes and its violation count."""
 
     __slots__ = ("_lock", "method", "path", "route", "span", "violations")
+
+    syncs_count: ClassVar[bool] = False
+    """True when the scope's owner writes ``shadowguard.violations`` on ``span`` as the request
+    ends (the middleware does): past the per-span event cap the reporter then leaves it be."""
 
     def __init__(
         self,

@@ -66,6 +66,8 @@ _providers: list[Provider] = []
 _registry: weakref.WeakSet[Guard] = weakref.WeakSet()
 _registry_lock = threading.Lock()
 _BUDGET_FLOOR = 0.001
+_MADE_MAX = 64
+"""Violations (immutable) remembered per guard, to report a repeated one without rebuilding it."""
 _POSITIONAL = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
 
 
@@ -129,6 +131,7 @@ class Guard:
         "info",
         "kind",
         "latency_ns",
+        "made",
         "mode",
         "name",
         "needs_call",
@@ -192,6 +195,7 @@ class Guard:
         self.gen = -1
         self.off = False
         self.mode = Mode.OBSERVE
+        self.made: dict[tuple[int, str, Mode], tuple[Assumption, Violation]] = {}
         self.enforce = False
         self._set_plan((), None)
         with _registry_lock:
@@ -399,13 +403,19 @@ class Guard:
                     value = capture(raw, assumption.path)
             except Exception as exc:
                 internal_error("guard.capture", exc)
+        key: tuple[int, str, Mode] | None = None
+        if value is None and type(observed) is str:  # the same violation again: reuse it
+            key = (id(assumption), observed, self.mode)
+            known = self.made.get(key)
+            if known is not None and known[0] is assumption:
+                return known[1]
         text, expected, path = assumption.text, assumption.expected, assumption.path
         if isinstance(observed, Finding):  # this call's own text, expectation and path
             text = observed.assumption or text
             expected = observed.expected or expected
             path = observed.path or path
             observed = str(observed)
-        return Violation(
+        violation = Violation(
             guard=self.name,
             assumption=text,
             kind=assumption.kind,
@@ -415,6 +425,11 @@ class Guard:
             path=path,
             value=value,
         )
+        if key is not None:
+            if len(self.made) >= _MADE_MAX:
+                self.made.clear()
+            self.made[key] = (assumption, violation)
+        return violation
 
     def _run(self, assumptions: Sequence[Assumption], call: Call) -> None:
         for assumption in assumptions:
@@ -485,7 +500,10 @@ class Guard:
                 self._run(self.before_always, call)
         except Exception as exc:
             internal_error(f"guard {self.name} begin", exc)
-        call.started_ns = _now()  # an own span must cover the call, whatever breaks later
+        try:  # an own span must cover the call, whatever breaks later
+            call.started_ns = _perf_ns()
+        except Exception as exc:
+            _clock_fault(exc)
         if call.violations and self.enforce:
             self._leave(call)
             self._emit(call)
@@ -557,7 +575,8 @@ class Guard:
         try:
             if call.started_ns:
                 call.elapsed_ns = _perf_ns() - call.started_ns
-            self._leave(call)
+            if call.in_flight:
+                self._leave(call)
             call.result = result
             if call.checked:
                 if self.return_check is not None:

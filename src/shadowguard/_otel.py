@@ -10,7 +10,7 @@ import os
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from opentelemetry import metrics, trace
@@ -80,25 +80,76 @@ def event_attributes(
     return attributes
 
 
+_ATTRIBUTES_MAX = 256
+_attributes: dict[int, tuple[Violation, dict[str, Any], dict[str, Any]]] = {}
+"""Event attributes per violation, remembered (bounded): guards reuse an immutable violation
+that repeats, so its attributes are built once; each event still gets its own copy."""
+
+
+def _attributes_of(
+    violation: Violation, code: dict[str, Any], extra: dict[str, str] | None
+) -> dict[str, Any]:
+    known = _attributes.get(id(violation))
+    if known is not None and known[0] is violation and known[1] is code:
+        base = known[2]
+    else:
+        base = event_attributes(violation, code, None)
+        if len(_attributes) >= _ATTRIBUTES_MAX:
+            _attributes.clear()
+        _attributes[id(violation)] = (violation, code, base)
+    return {**base, **extra} if extra else dict(base)
+
+
+Extra = Callable[[], "dict[str, str] | None"]
+"""The request's attributes (``http.route``...), computed only when an event needs them."""
+
+
+def _no_extra() -> None:
+    return None
+
+
+_last_key: tuple[Any, tuple[int, int]] = (None, (0, 0))
+"""The last span counted and its key: a flood on one span skips building the key each time."""
+
+
+def _count_key(span: Any) -> tuple[int, int]:
+    global _last_key
+    last = _last_key
+    if last[0] is span:
+        return last[1]
+    context = span.get_span_context()
+    key = (context.trace_id, context.span_id)
+    _last_key = (span, key)
+    return key
+
+
 def add_events(
     span: Any,
     violations: Sequence[Violation],
     code: dict[str, Any],
-    extra: dict[str, str] | None,
+    extra: Extra = _no_extra,
+    synced: Any = None,
 ) -> None:
-    """Add events to ``span`` (at most 32 per span; the rest only count) and update its count."""
-    context = span.get_span_context()
-    key = (context.trace_id, context.span_id)
+    """Add events to ``span`` (at most 32 per span; the rest only count) and update its count.
+
+    Past the cap a violation costs a count: ``synced`` is the span whose owner (the request's
+    middleware) writes the final count itself, so it is not written again for each one."""
+    key = _count_key(span)
     with _lock:
         before = _span_counts.get(key, 0)
         total = before + len(violations)
         _span_counts[key] = total
-        _span_counts.move_to_end(key)
-        while len(_span_counts) > _MAX_TRACKED_SPANS:
+        if before:
+            _span_counts.move_to_end(key)
+        elif len(_span_counts) > _MAX_TRACKED_SPANS:
             _span_counts.popitem(last=False)
-    room = max(0, MAX_EVENTS_PER_SPAN - before)
-    for violation in violations[:room]:
-        span.add_event(EVENT_NAME, attributes=event_attributes(violation, code, extra))
+    if before >= MAX_EVENTS_PER_SPAN:
+        if span is not synced:
+            span.set_attribute(COUNT_ATTRIBUTE, total)
+        return
+    attributes = extra()
+    for violation in violations[: MAX_EVENTS_PER_SPAN - before]:
+        span.add_event(EVENT_NAME, attributes=_attributes_of(violation, code, attributes))
     span.set_attribute(COUNT_ATTRIBUTE, total)
 
 
@@ -106,13 +157,14 @@ def emit_spans(
     guard_name: str,
     violations: Sequence[Violation],
     code: dict[str, Any],
-    extra: dict[str, str] | None,
-    started_perf_ns: int | None,
+    extra: Extra = _no_extra,
+    started_perf_ns: int | None = None,
+    synced: Any = None,
 ) -> None:
     """Put the events on the current recording span, else on an own span covering the call."""
     current = trace.get_current_span()
     if current.is_recording():
-        add_events(current, violations, code, extra)
+        add_events(current, violations, code, extra, synced)
         return
     if current.get_span_context().is_valid and not current.get_span_context().trace_flags.sampled:
         return  # the trace was sampled out: the host asked for no spans here; metrics still count
@@ -205,7 +257,9 @@ add_listener(_on_settings_changed)
 
 def reset() -> None:
     """Forget span counts and instrumented providers (tests)."""
-    global _tracer
+    global _tracer, _last_key
+    _last_key = (None, (0, 0))
+    _attributes.clear()
     with _lock:
         _span_counts.clear()
         _instrumented.clear()

@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from shadowguard import _log, _otel, _tallies
-from shadowguard._context import current_request
+from shadowguard._context import RequestScope, current_request
 from shadowguard._faults import internal_error
 from shadowguard._shapes import mask_numbers
 from shadowguard._violation import Violation
@@ -120,9 +120,45 @@ _reporting = threading.local()
 """``active`` while this thread is inside the span and log sinks."""
 
 
+_MASKED_MAX = 1024
+_masked: dict[str, str] = {}
+"""Observed shapes with their numbers masked, remembered (bounded): a flood repeats a few."""
+
+
 def fingerprint(violation: Violation) -> tuple[str, str, str]:
     """Guard, assumption and observed with numbers masked: ``len=12001`` ~ ``len=9``."""
-    return (violation.guard, violation.assumption, mask_numbers(violation.observed))
+    observed = violation.observed
+    masked = _masked.get(observed)
+    if masked is None:
+        if len(_masked) >= _MASKED_MAX:
+            _masked.clear()
+        masked = _masked[observed] = mask_numbers(observed)
+    return (violation.guard, violation.assumption, masked)
+
+
+class _Extra:
+    """The request's attributes for events and logs, read on first need: a flood past the
+    span's event cap and the log rate limit never needs them."""
+
+    __slots__ = ("scope", "value")
+
+    def __init__(self, scope: RequestScope) -> None:
+        self.scope: RequestScope | None = scope
+        self.value: dict[str, str] | None = None
+
+    def __call__(self) -> dict[str, str] | None:
+        scope = self.scope
+        if scope is not None:
+            self.scope = None
+            try:
+                self.value = scope.attributes()
+            except Exception as exc:
+                internal_error("report.request", exc)
+        return self.value
+
+
+def _no_extra() -> None:
+    return None
 
 
 def emit(
@@ -143,21 +179,23 @@ def emit(
                 listener(violation)
             except Exception as exc:
                 internal_error("report.listener", exc)
-    extra: dict[str, str] | None = None
-    try:
-        scope = current_request.get()
-        if scope is not None:
+    scope = current_request.get()
+    synced: Any = None  # the request's span, when its middleware writes the count at the end
+    if scope is not None:
+        try:
             scope.add(len(violations))
-            extra = scope.attributes()
-    except Exception as exc:
-        internal_error("report.request", exc)
+            if scope.syncs_count:
+                synced = scope.span
+        except Exception as exc:
+            internal_error("report.request", exc)
+    extra: _otel.Extra = _no_extra if scope is None else _Extra(scope)
     if getattr(_reporting, "active", False):
         # A guarded call made by the host's own telemetry pipeline while this thread reports
         # (a span processor, a log handler): counted above, not re-reported, or it would recurse.
         return
     _reporting.active = True
     try:
-        _emit_spans_and_logs(guard_name, violations, code, started_perf_ns, extra)
+        _emit_spans_and_logs(guard_name, violations, code, started_perf_ns, extra, synced)
     finally:
         _reporting.active = False
 
@@ -167,10 +205,11 @@ def _emit_spans_and_logs(
     violations: Sequence[Violation],
     code: dict[str, Any],
     started_perf_ns: int | None,
-    extra: dict[str, str] | None,
+    extra: _otel.Extra,
+    synced: Any,
 ) -> None:
     try:
-        _otel.emit_spans(guard_name, violations, code, extra, started_perf_ns)
+        _otel.emit_spans(guard_name, violations, code, extra, started_perf_ns, synced)
     except Exception as exc:
         internal_error("report.span", exc)
     for violation in violations:
@@ -186,7 +225,7 @@ def _emit_spans_and_logs(
                     observed=violation.observed,
                     path=violation.path,
                     suppressed=suppressed,
-                    extra=extra,
+                    extra=extra(),
                 )
         except Exception as exc:
             internal_error("report.log", exc)

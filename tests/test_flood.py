@@ -1,0 +1,148 @@
+"""A flood of violations costs a count: the reporting shortcuts keep every figure exact.
+
+Past a span's 32-event cap a violation only counts; on a request span the middleware writes
+the final count itself, so it is not rewritten per violation. Repeated violations, their masked
+fingerprints and event attributes are built once and reused. These tests pin that the telemetry
+stays what the contract says.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import pytest
+from opentelemetry.instrumentation.wsgi import OpenTelemetryMiddleware
+
+from shadowguard import AssumptionViolation, _otel, _report, assume, configure, guarded
+from shadowguard._context import RequestScope, current_request
+from shadowguard.testing import capture_violations
+from shadowguard.wsgi import GuardMiddleware
+
+
+@guarded(assume.not_none("user.email"), name="flood.notify")
+def notify(user: dict[str, Any]) -> str:
+    return "sent"
+
+
+def request(app: Any, path: str = "/flood") -> bytes:
+    environ = {
+        "REQUEST_METHOD": "GET",
+        "PATH_INFO": path,
+        "SERVER_NAME": "localhost",
+        "SERVER_PORT": "80",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "wsgi.url_scheme": "http",
+        "wsgi.input": io.BytesIO(),
+        "wsgi.errors": io.StringIO(),
+    }
+    body = app(environ, lambda status, headers, exc_info=None: None)
+    try:
+        return b"".join(body)
+    finally:
+        close = getattr(body, "close", None)
+        if close is not None:
+            close()
+
+
+def test_a_flood_in_one_request_keeps_the_exact_count_on_its_span(otel: Any) -> None:
+    """40 violations in a request: 32 events, and the count 40 on the server span."""
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        for _ in range(40):
+            notify({"email": None})
+        start_response("200 OK", [])
+        return [b"ok"]
+
+    tracer_provider = otel.tracer_provider
+    served = OpenTelemetryMiddleware(GuardMiddleware(app), tracer_provider=tracer_provider)
+    with capture_violations() as violations:
+        assert request(served) == b"ok"
+    (span,) = [s for s in otel.spans() if s.kind.name == "SERVER"]
+    assert len(violations) == 40
+    assert len(span.events) == 32
+    assert span.attributes["shadowguard.violations"] == 40
+    assert {e.attributes["url.path"] for e in span.events} == {"/flood"}
+
+
+def test_a_flood_on_a_span_without_a_middleware_counts_each_violation(otel: Any) -> None:
+    """With no middleware to write the final count, it is written for each violation."""
+    with otel.tracer.start_as_current_span("job"):
+        for _ in range(40):
+            notify({"email": None})
+    (span,) = otel.spans()
+    assert len(span.events) == 32
+    assert span.attributes["shadowguard.violations"] == 40
+
+
+def test_a_plain_request_scope_does_not_promise_the_count(otel: Any) -> None:
+    """A scope set by hand (no middleware) leaves the span's count to the reporter."""
+    with otel.tracer.start_as_current_span("request") as current:
+        token = current_request.set(RequestScope("GET", "/x", "/x", current))
+        try:
+            for _ in range(35):
+                notify({"email": None})
+        finally:
+            current_request.reset(token)
+    (span,) = otel.spans()
+    assert span.attributes["shadowguard.violations"] == 35
+    assert {e.attributes["http.route"] for e in span.events} == {"/x"}
+
+
+def test_repeated_violations_are_reused_but_never_mixed_up(otel: Any) -> None:
+    """The same broken assumption gives the same (immutable) violation; others stay apart."""
+    with capture_violations() as violations:
+        notify({"email": None})
+        notify({"email": None})
+        notify({})
+    first, second, third = violations
+    assert first is second
+    assert (third.observed, first.observed) == ("missing", "None")
+    configure(capture_values=True)
+    with capture_violations() as captured:
+        notify({"email": None, "name": "ann"})
+        notify({"email": None, "name": "bob"})
+    assert captured[0] is not captured[1]
+    assert "ann" in (captured[0].value or "") and "bob" in (captured[1].value or "")
+
+
+def test_the_mode_is_part_of_a_reused_violation() -> None:
+    """A violation remembered in observe mode is not reported as such in enforce mode."""
+    with capture_violations() as violations:
+        notify({"email": None})
+        configure(mode="enforce")
+        with pytest.raises(AssumptionViolation):
+            notify({"email": None})
+    assert [v.mode for v in violations] == ["observe", "enforce"]
+
+
+def test_each_event_gets_its_own_attributes(otel: Any) -> None:
+    """Remembered event attributes are copied: one span's route never leaks into another."""
+    for route in ("/a", "/b"):
+        with otel.tracer.start_as_current_span(route) as span:
+            token = current_request.set(RequestScope("GET", route, route, span))
+            try:
+                notify({"email": None})
+            finally:
+                current_request.reset(token)
+    with otel.tracer.start_as_current_span("plain"):
+        notify({"email": None})
+    routes = [e.get("http.route") for e in otel.events()]
+    assert routes == ["/a", "/b", None]
+
+
+def test_remembered_shapes_and_attributes_stay_bounded(otel: Any) -> None:
+    """Masked fingerprints and event attributes are caches with a fixed size."""
+
+    @guarded(assume.size("items", max=0), name="flood.sizes")
+    def take(items: list[int]) -> None:
+        return None
+
+    with otel.tracer.start_as_current_span("many"):
+        for n in range(1, 1_100):
+            take([0] * n)
+    assert len(_report._masked) <= _report._MASKED_MAX
+    assert len(_otel._attributes) <= _otel._ATTRIBUTES_MAX
+    assert len(take.__shadowguard__.made) <= 64
+    _otel.reset()
+    assert not _otel._attributes
