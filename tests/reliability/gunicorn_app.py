@@ -3,8 +3,8 @@ OpenTelemetry SDK and the app are set up once in the master, then forked into th
 
 Spans go through a ``BatchSpanProcessor`` (one exporter thread per process, restarted by the
 SDK in each forked worker) to ``SG_SPANS`` as JSON lines carrying the exporting PID; structlog
-writes JSON lines with the PID to ``SG_LOG``. ``GET /_process`` tells which worker answered and
-which threads it runs.
+writes JSON lines with the PID to ``SG_LOG``. Every response names the worker that served it and
+the threads it runs (``X-Worker``, ``X-Threads``).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import structlog
+from flask import Response
 from flask_app import create_app  # examples/ is on PYTHONPATH
 from opentelemetry.instrumentation.flask import FlaskInstrumentor
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
@@ -70,7 +71,9 @@ app = create_app()
 FlaskInstrumentor().instrument_app(app, tracer_provider=PROVIDER)
 
 
-@app.get("/_process")
-def process() -> dict[str, Any]:
-    """Which worker answered, and the threads it runs."""
-    return {"pid": os.getpid(), "threads": sorted(t.name for t in threading.enumerate())}
+@app.after_request
+def tell_worker(response: Response) -> Response:
+    """Every response names the worker that served it (``X-Worker``) and its threads."""
+    response.headers["X-Worker"] = str(os.getpid())
+    response.headers["X-Threads"] = ",".join(sorted(t.name for t in threading.enumerate()))
+    return response

@@ -178,13 +178,13 @@ def test_gunicorn_preload_workers_report_with_one_exporter_thread_each(
     base = f"http://127.0.0.1:{port}"
     server.wait_until(lambda: httpx.get(base + "/health", timeout=2).status_code == 200)
 
-    workers: dict[int, list[str]] = {}
+    workers: dict[int, list[str]] = {}  # the workers that served an order, and their threads
     deadline = time.monotonic() + 30
     while len(workers) < 2 and time.monotonic() < deadline:
         with httpx.Client(base_url=base, timeout=10, headers={"Connection": "close"}) as client:
-            assert client.post("/orders", json=_big_order()).status_code == 201
-            answer = client.get("/_process").json()
-        workers[answer["pid"]] = answer["threads"]
+            response = client.post("/orders", json=_big_order())
+        assert response.status_code == 201
+        workers[int(response.headers["X-Worker"])] = response.headers["X-Threads"].split(",")
     assert len(workers) == 2, "both workers should have served"
     for pid, threads in workers.items():
         assert pid != server.pid
@@ -244,9 +244,12 @@ def test_flask_debug_reloader_child_serves_guarded_requests_and_reports(
 
     def serve_once() -> dict[str, Any]:
         with httpx.Client(base_url=base, timeout=10) as client:
-            assert client.post("/orders", json=_big_order()).status_code == 201
-            answer: dict[str, Any] = client.get("/_process").json()
-        return answer
+            response = client.post("/orders", json=_big_order())
+        assert response.status_code == 201
+        return {
+            "pid": int(response.headers["X-Worker"]),
+            "threads": response.headers["X-Threads"].split(","),
+        }
 
     first = serve_once()
     assert first["pid"] != server.pid, "the reloader's child serves, not the watcher"
