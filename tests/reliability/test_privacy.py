@@ -352,3 +352,53 @@ def test_enforce_messages_name_type_path_and_hint_but_no_value(otel: Any, captur
     assert recorded, "the host span recorded the exception"
     assert CANARY not in json.dumps([dict(e.attributes or {}) for e in recorded])
     assert CANARY not in _exported(otel)  # with capture on, ``token`` is a secret name
+
+
+@pytest.mark.parametrize(
+    ("target", "shown"),
+    [
+        (f"http://alice:{SECRET}@api.example.com/pay", "/pay"),
+        (f"https://{SECRET}.example.com", "/"),
+        ("*", "*"),
+    ],
+    ids=["absolute with userinfo", "absolute without path", "asterisk"],
+)
+def test_the_request_path_never_carries_a_scheme_host_or_credentials(
+    otel: Any, target: str, shown: str
+) -> None:
+    """Whatever request target the server hands over as the path, ``url.path`` keeps only the
+    path part."""
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b""}
+
+    async def send(message: Any) -> None:
+        return None
+
+    scope = {"type": "http", "method": "OPTIONS", "path": target, "headers": []}
+    asyncio.run(GuardMiddleware(app, error_status=200)(scope, receive, send))
+    paths = {e["url.path"] for e in otel.events()}
+    assert paths == {shown}
+    assert CANARY not in _exported(otel)
+
+
+def test_captured_values_whose_methods_raise_show_their_type_only() -> None:
+    """With capture on, a mapping that raises when read, and a list holding a proxy whose
+    ``__class__`` raises, are shown by their type name, and nothing is an internal fault."""
+    from .oracle import ClassRaises, HostileMapping
+
+    configure(capture_values=True)
+
+    @guarded(assume.size("x", max=0), assume.present("x.missing"), name="privacy.hostile")
+    def f(x: int) -> None:
+        return None
+
+    with capture_violations() as violations:
+        f(HostileMapping())  # type: ignore[arg-type]
+        f([ClassRaises()])  # type: ignore[arg-type]
+    values = {v.value for v in violations}
+    assert values == {"<HostileMapping>", "<list>"}  # the item's isinstance raised in the list

@@ -23,6 +23,7 @@ import httpx
 import pytest
 
 from shadowguard import assume, guarded
+from shadowguard.testing import capture_violations
 
 from . import procs_workload
 from .conftest import HERE, ROOT, ServerProcess, clean_env, free_port
@@ -291,3 +292,43 @@ def _reporting_pids(spans: Path, route: str | None = None) -> set[int]:
         if event["shadowguard.guard"] == "orders.create"
         and (route is None or event.get("http.route") == route)
     }
+
+
+def test_the_after_fork_hooks_give_fresh_locks_and_nothing_in_flight() -> None:
+    """What each module's ``os.register_at_fork`` hook does in a child, run here directly: the
+    locks another thread holds are replaced, the guard's calls in flight are forgotten, and
+    the guard, the tallies, the limiter and monotonic keep working."""
+    from shadowguard import _config, _faults, _guard, _otel, _report, _tallies
+
+    monotonic = assume.monotonic("seq")
+
+    @guarded(monotonic, assume.max_concurrency(1), name="procs.hooks")
+    def step(seq: int) -> int:
+        return seq
+
+    guard = step.__shadowguard__  # type: ignore[attr-defined]
+    assert step(1) == 1
+    held = [
+        _tallies._lock,
+        _faults._lock,
+        _otel._lock,
+        _report._listeners_lock,
+        _report.log_limiter._lock,
+        _config._lock,
+        _guard._registry_lock,
+        guard._lock,
+        monotonic._lock,
+    ]
+    for lock in held:
+        assert lock.acquire(timeout=5)
+    guard.in_flight = 3  # calls of threads that do not exist in a child
+    try:
+        for module in (_tallies, _faults, _otel, _report, _config, _guard):
+            module._after_fork_in_child()  # type: ignore[attr-defined]
+        assert guard.in_flight == 0
+        with capture_violations() as violations:
+            assert step(0) == 0  # goes back: monotonic still judges, nothing hangs
+        assert [v.assumption for v in violations] == ["monotonic(seq)"]
+    finally:
+        for lock in held:
+            lock.release()
