@@ -413,3 +413,38 @@ def test_tuples_of_anything_have_no_item_check() -> None:
         f((1, "a"))
         f([1])  # type: ignore[arg-type]
     assert [v.observed for v in violations] == ["list"]
+
+
+# -- the overhead budget ---------------------------------------------------------------------
+
+
+def test_calls_left_unchecked_by_the_budget_read_no_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With a budget, a call that is not sampled costs a random draw: it is not even timed."""
+    from shadowguard import _guard, configure
+
+    reads: list[int] = []
+
+    def clock() -> int:
+        reads.append(1)
+        return len(reads) * 1_000
+
+    configure(overhead_budget=0.05)
+
+    @guarded(assume.size("rows", max=1), name="fp.budget", sample_rate=0.0)
+    def f(rows: list[int]) -> int:
+        return len(rows)
+
+    monkeypatch.setattr(_guard, "_perf_ns", clock)
+    with capture_violations() as violations:
+        assert [f([1, 2]) for _ in range(100)] == [2] * 100
+    assert reads == []
+    assert violations == []
+
+
+def test_one_slow_sample_moves_the_budget_average_at_most_fourfold() -> None:
+    """A check preempted mid-way counts as at most 4x the average so far."""
+    from shadowguard._guard import _average
+
+    assert _average(0.0, 500) == 500
+    assert _average(100.0, 10_000) == pytest.approx(130.0)
+    assert _average(100.0, 50) == pytest.approx(95.0)

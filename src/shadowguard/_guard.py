@@ -261,9 +261,12 @@ class Guard:
         self.after_finish = tuple(a for a in everything if a.when == "finish")
         self.counts_in_flight = any(a.counts_in_flight for a in everything)
         self.budget = budget
-        self.timed = budget is not None or any(a.timed for a in everything)
+        # A budget times the checked calls only (their checks' cost against the function's own
+        # run time): a call that is not sampled costs one random draw, nothing else.
+        self.timed = any(a.timed for a in everything)
         self.needs_call = bool(
-            self.timed
+            budget is not None
+            or self.timed
             or self.counts_in_flight
             or self.before_data
             or self.before_always
@@ -454,6 +457,7 @@ class Guard:
         kwargs: dict[str, Any],
         counted: bool = False,
         verdict: Findings | None = None,
+        checked: bool | None = None,
     ) -> Any:
         """Before the call: data checks (if sampled) and the every-call ones.
 
@@ -462,9 +466,11 @@ class Guard:
         :class:`AssumptionViolation` for what is already broken (the function is not called).
         ``verdict`` is what the generated checker found, taken as it is (a sampled check may
         not repeat); empty when one of its checks raised: then everything runs again here.
+        ``checked`` is the sampling decision when the caller already drew it.
         """
-        rate = self.rate
-        checked = rate >= 1.0 or _random() < rate
+        if checked is None:
+            rate = self.rate
+            checked = rate >= 1.0 or _random() < rate
         found: Findings | None = None
         rest = self.before_data
         started = 0
@@ -589,7 +595,7 @@ class Guard:
                     self._run(self.return_data, call)
             if self.after_return:
                 self._run(self.after_return, call)
-            if self.budget is not None and call.elapsed_ns is not None:
+            if self.budget is not None and call.checked and call.elapsed_ns is not None:
                 self._note_run_time(call.elapsed_ns)
         except Exception as exc:
             internal_error(f"guard {self.name} returned", exc)
@@ -649,11 +655,11 @@ class Guard:
     # -- overhead budget ------------------------------------------------------------------------
 
     def _note_check_cost(self, ns: int) -> None:
-        self.avg_check_ns = ns if not self.avg_check_ns else 0.9 * self.avg_check_ns + 0.1 * ns
+        self.avg_check_ns = _average(self.avg_check_ns, ns)
         self._adapt()
 
     def _note_run_time(self, ns: int) -> None:
-        self.avg_fn_ns = ns if not self.avg_fn_ns else 0.9 * self.avg_fn_ns + 0.1 * ns
+        self.avg_fn_ns = _average(self.avg_fn_ns, ns)
         self._adapt()
 
     def _adapt(self) -> None:
@@ -662,6 +668,14 @@ class Guard:
             return
         allowed = budget * self.avg_fn_ns / self.avg_check_ns
         self.rate = max(_BUDGET_FLOOR, min(self.base_rate, allowed))
+
+
+def _average(average: float, ns: int) -> float:
+    """Moving average of a duration; one sample counts at most 4x the average so far (a thread
+    preempted mid-check must not make the guard stop checking for a long while)."""
+    if not average:
+        return float(ns)
+    return 0.9 * average + 0.1 * min(ns, 4 * average)
 
 
 def _tallies_counter(name: str) -> Any:
@@ -734,7 +748,13 @@ def _sync(guard: Guard, func: Callable[..., Any]) -> Callable[..., Any]:
         elif g.off:
             return func(*args, **kwargs)
         else:
-            call = g.begin(args, kwargs)
+            rate = g.rate
+            if rate >= 1.0 or _random() < rate:
+                call = g.begin(args, kwargs, checked=True)
+            elif g.needs_call_always:
+                call = g.begin(args, kwargs, checked=False)
+            else:
+                return func(*args, **kwargs)  # not sampled, and nothing to follow
         if call is None:
             return func(*args, **kwargs)
         if call is _RESULT_ONLY:
@@ -791,7 +811,13 @@ def _coroutine(guard: Guard, func: Callable[..., Any]) -> Callable[..., Any]:
         elif g.off:
             return await func(*args, **kwargs)
         else:
-            call = g.begin(args, kwargs)
+            rate = g.rate
+            if rate >= 1.0 or _random() < rate:
+                call = g.begin(args, kwargs, checked=True)
+            elif g.needs_call_always:
+                call = g.begin(args, kwargs, checked=False)
+            else:
+                return await func(*args, **kwargs)  # not sampled, and nothing to follow
         if call is None:
             return await func(*args, **kwargs)
         if call is _RESULT_ONLY:
