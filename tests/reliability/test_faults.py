@@ -26,6 +26,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from shadowguard import (
     AssumptionViolation,
+    _assumptions,
     _faults,
     _guard,
     _http,
@@ -127,6 +128,10 @@ def _path_reader(mp: pytest.MonkeyPatch, fault: str, pipeline: Any) -> None:
     mp.setattr(_paths, "_walk", inject(fault, _paths._walk))
 
 
+def _predicate(mp: pytest.MonkeyPatch, fault: str, pipeline: Any) -> None:
+    mp.setattr(_assumptions.Predicate, "check", inject(fault, _assumptions.Predicate.check))
+
+
 def _clock(mp: pytest.MonkeyPatch, fault: str, pipeline: Any) -> None:
     mp.setattr(_guard, "_perf_ns", inject(fault, time.perf_counter_ns))
     mp.setattr(_http, "_perf_ns", inject(fault, time.perf_counter_ns))
@@ -176,6 +181,7 @@ def _exporter(mp: pytest.MonkeyPatch, fault: str, pipeline: Any) -> None:
 SEAMS = (
     Seam("type checker", _type_checker, ("types", "return", "returned")),
     Seam("path reader", _path_reader, ("not_none(x[0].a)", "present(x.a.b)")),
+    Seam("predicate", _predicate, ("that(n is large)",)),
     Seam("clock", _clock, ("guard.clock", "report.span", "begin", "returned", "raised")),
     Seam("reporter", _reporter, ("guard.emit",)),
     Seam("span", _span, ("report.span",)),
