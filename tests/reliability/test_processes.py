@@ -11,6 +11,7 @@ import multiprocessing
 import os
 import pickle
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -332,3 +333,51 @@ def test_the_after_fork_hooks_give_fresh_locks_and_nothing_in_flight() -> None:
     finally:
         for lock in held:
             lock.release()
+
+
+SHUTDOWN = """
+import atexit, threading
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
+from shadowguard import assume, configure, guarded
+
+provider = TracerProvider()
+provider.add_span_processor(BatchSpanProcessor(ConsoleSpanExporter(out=open("/dev/null", "w"))))
+configure(tracer_provider=provider)
+
+@guarded(assume.not_none("x"), assume.latency(ms=1e-6))
+def f(x):
+    return x
+
+class Finaliser:
+    def __del__(self):
+        f(None)  # a guarded call from a finaliser run at interpreter shutdown
+
+def spin():
+    while True:
+        f(None)  # a daemon thread still calling while the interpreter exits
+
+keep = Finaliser()
+threading.Thread(target=spin, daemon=True).start()
+atexit.register(f, None)  # and one from an atexit handler
+f(None)
+print("main done")
+"""
+
+
+@pytest.mark.parametrize("flags", [[], ["-O"], ["-W", "error"]], ids=["plain", "-O", "-W error"])
+def test_interpreter_shutdown_with_guarded_calls_in_flight_is_clean(flags: list[str]) -> None:
+    """Guarded calls from an atexit handler, a finaliser and a daemon thread while the
+    interpreter shuts down (with a batch span processor flushing): exit code 0, nothing on
+    stderr (no "Exception ignored", no traceback), under ``-O`` and ``-W error`` too."""
+    proc = subprocess.run(
+        [sys.executable, *flags, "-c", SHUTDOWN],
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "main done" in proc.stdout.splitlines()
+    assert "Traceback" not in proc.stderr and "Exception ignored" not in proc.stderr, proc.stderr
