@@ -355,14 +355,21 @@ def test_log_floods_stay_bounded_identical_or_distinct(logs: list[dict[str, Any]
         def typed(x: int) -> None:
             return None
 
-        for _ in range(10_000):
-            typed(type(next(names), (), {})())  # type: ignore[arg-type]
+        def flood(count: int) -> None:
+            for _ in range(count):
+                typed(type(next(names), (), {})())  # type: ignore[arg-type]
+
+        flood(10_000)
         distinct = [e for e in logs if e.get("guard") == "catalogue.distinct"]
         assert len(distinct) == 256
         now[0] += 61
-        typed("one more")  # type: ignore[arg-type]
+        same(None)  # a known fingerprint after the minute: the summary comes with it
+        flood(300)  # a new minute: 256 more pass, 44 are held back
+        now[0] += 61
+        typed("a new fingerprint")  # type: ignore[arg-type]
         held = [e for e in logs if e["event"] == "assumption_logs_held_back"]
-        assert [e["count"] for e in held] == [10_000 - 256]
+        assert [e["count"] for e in held] == [10_000 - 256, 300 - 256]
+        assert len([e for e in logs if e.get("guard") == "catalogue.distinct"]) == 256 * 2 + 1
     finally:
         _report.log_limiter.clock = time.monotonic
         _report.log_limiter.reset()

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,6 +44,17 @@ from shadowguard.asgi import GuardMiddleware
 from shadowguard.testing import capture_violations
 
 from .conftest import Reported
+from .oracle import (
+    CALL_KINDS,
+    POOL,
+    GenRecord,
+    Record,
+    Token,
+    drive_generator,
+    generator_body,
+    guard_generator,
+    make_callable,
+)
 
 HANG_SECONDS = 0.02
 FAULTS = ("raise", "memory", "recurse", "hang")
@@ -154,6 +165,7 @@ def _tally(mp: pytest.MonkeyPatch, fault: str, pipeline: Any) -> None:
 def _metric_callback(mp: pytest.MonkeyPatch, fault: str, pipeline: Any) -> None:
     mp.setattr(_tallies, "violation_counts", inject(fault, _tallies.violation_counts))
     mp.setattr(_tallies, "check_counts", inject(fault, _tallies.check_counts))
+    mp.setattr(_tallies, "internal_errors", inject(fault, _tallies.internal_errors))
 
 
 def _log_seam(mp: pytest.MonkeyPatch, fault: str, pipeline: Any) -> None:
@@ -438,3 +450,48 @@ def test_a_telemetry_pipeline_that_calls_guarded_code_does_not_recurse(
     assert _tallies.violation_counts()[("faulty.reentrant", "nullability", "not_none(x)")] == 2
     spans = pipeline.exporter.get_finished_spans()
     assert [s.name for s in spans] == ["shadowguard faulty.reentrant"]
+
+
+@pytest.mark.internal_errors
+@pytest.mark.parametrize("kind", [*CALL_KINDS, "generator"])
+@pytest.mark.parametrize("sample_rate", [None, 0.5])
+def test_a_broken_clock_never_reaches_any_kind_of_guarded_callable(
+    kind: str,
+    sample_rate: float | None,
+    pipeline: Pipeline,
+    reported: Reported,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Every wrapper (function, method, coroutine, partial, callable object, property,
+    generator), on its light and its sampled paths, returns the body's own result while the
+    clock raises; the fault is logged once."""
+    _clock(monkeypatch, "raise", pipeline)
+    for n in range(4):
+        if kind == "generator":
+            record = GenRecord()
+            gen = guard_generator(generator_body(record, 2, n))
+            assert drive_generator(gen([], n), ["next", "next", "next"])[-1] == (
+                "stop",
+                ("pool", n),
+            )
+            continue
+        call = make_callable(kind, "return_pool", Record(), True, int, sample_rate)
+        assert call([1], n) is POOL[n]
+
+    @guarded(name="faulty.types_only", sample_rate=sample_rate)
+    def typed(x: int) -> Token:  # only a return type to check: the lightest timed paths
+        return POOL[x]
+
+    @guarded(name="faulty.types_only_gen", sample_rate=sample_rate)
+    def typed_gen(x: int) -> Generator[int, None, Token]:
+        yield x
+        return POOL[x]
+
+    for n in range(4):
+        assert typed(n) is POOL[n]
+        assert drive_generator(typed_gen(n), ["next", "next"]) == [
+            ("yield", ("value", "int", n)),
+            ("stop", ("pool", n)),
+        ]
+    assert reported.sites().count("guard.clock") <= 1
+    assert reported.total() >= 1
