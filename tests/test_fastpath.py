@@ -448,3 +448,32 @@ def test_one_slow_sample_moves_the_budget_average_at_most_fourfold() -> None:
     assert _average(0.0, 500) == 500
     assert _average(100.0, 10_000) == pytest.approx(130.0)
     assert _average(100.0, 50) == pytest.approx(95.0)
+
+
+@pytest.mark.parametrize("size", [40, 100_000])
+def test_big_lists_are_sampled_inline_ends_first(size: int) -> None:
+    """Over 32 items: the first and last are read on every call, and one random item."""
+
+    @guarded(name="fp.big")
+    def f(items: list[int] | tuple[int, ...]) -> None:
+        return None
+
+    items: list[Any] = list(range(size))
+    with capture_violations() as violations:
+        f(items)
+        items[0] = "first"
+        f(items)
+        items[0] = 0
+        items[-1] = None
+        f(tuple(items))
+        items[-1] = 0
+        items[size // 2] = 1.5
+        calls = 0
+        while len(violations) < 3 and calls < 50 * size:
+            f(items)
+            calls += 1
+    assert [v.observed for v in violations] == [
+        "str at [0]",
+        f"None at [{size - 1}]",
+        f"float at [{size // 2}]",
+    ]

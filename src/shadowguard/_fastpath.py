@@ -14,7 +14,8 @@ from typing import Any, Final
 
 from shadowguard._paths import MISSING, Unobservable
 from shadowguard._shapes import type_name
-from shadowguard._typecheck import SMALL
+from shadowguard._typecheck import WHOLE, item_at
+from shadowguard._typecheck import _rng as _items_rng
 
 __all__ = ["UNDECIDED", "ArgSpec", "DataSpec", "Findings", "build_checker"]
 
@@ -57,6 +58,8 @@ def build_checker(specs: Sequence[ArgSpec], data: Sequence[DataSpec] = ()) -> Ch
         "_U": UNDECIDED,
         "_Unobservable": Unobservable,
         "_name": type_name,
+        "_at": item_at,
+        "_r": _items_rng.random,
     }
     lines = ["def check(args, kwargs):", "    f = None", "    try:", "        n = len(args)"]
 
@@ -79,12 +82,17 @@ def build_checker(specs: Sequence[ArgSpec], data: Sequence[DataSpec] = ()) -> Ch
         items = getattr(getattr(assumption, "type_check", None), "items", None)
         if items is None:
             emit(2, f"o = d{i}(v)")
-        else:  # each item of a small list or tuple, inline; d{i} says which item failed
+        else:  # items of a list or tuple inline: all of a small one, else ends and one random
             namespace[f"i{i}"] = items[0] if len(items) == 1 else items
-            emit(2, f"if (type(v) is list or type(v) is tuple) and len(v) <= {SMALL}:")
-            emit(3, "o = None", "for e in v:")
-            emit(4, f"if not isinstance(e, i{i}):")
-            emit(5, f"o = d{i}(v)", "break")
+            emit(2, "if type(v) is list or type(v) is tuple:")
+            emit(3, "k = len(v)", "o = None", f"if k <= {WHOLE}:")
+            emit(4, "for e in v:")
+            emit(5, f"if not isinstance(e, i{i}):")
+            emit(6, f"o = d{i}(v)  # the first that fails, and what it is", "break")
+            emit(3, "else:")
+            emit(4, "for j in (0, k - 1, int(_r() * k)):  # as the deep check samples")
+            emit(5, "e = v[j]", f"if not isinstance(e, i{i}):")
+            emit(6, "o = _at(e, j)", "break")
             emit(2, "else:")
             emit(3, f"o = d{i}(v)")
         emit(2, "if o is not None:")
