@@ -232,9 +232,9 @@ threading.Thread(target=accept_and_hold, daemon=True).start()
 port = server.getsockname()[1]
 
 provider = TracerProvider()
-exporter = OTLPSpanExporter(endpoint=f"http://127.0.0.1:{port}/v1/traces", timeout=1)
+exporter = OTLPSpanExporter(endpoint=f"http://127.0.0.1:{port}/v1/traces", timeout=0.5)
 provider.add_span_processor(BatchSpanProcessor(exporter, schedule_delay_millis=50,
-                                               export_timeout_millis=1000, max_queue_size=256,
+                                               export_timeout_millis=500, max_queue_size=64,
                                                max_export_batch_size=64))
 configure(tracer_provider=provider)
 
