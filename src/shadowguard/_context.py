@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from contextvars import ContextVar
 from typing import Any, ClassVar
@@ -12,7 +13,7 @@ __all__ = ["RequestScope", "current_request"]
 class RequestScope:
     """A request in flight: its route for violation attributes and its violation count."""
 
-    __slots__ = ("_lock", "method", "path", "route", "span", "violations")
+    __slots__ = ("method", "path", "route", "span", "violations")
 
     syncs_count: ClassVar[bool] = False
     """True when the scope's owner writes ``shadowguard.violations`` on ``span`` as the request
@@ -30,11 +31,10 @@ class RequestScope:
         self.path = path
         self.span = span
         self.violations = 0
-        self._lock = threading.Lock()
 
     def add(self, count: int) -> None:
         """Count violations reported while this request was served."""
-        with self._lock:
+        with _lock:
             self.violations += count
 
     def attributes(self) -> dict[str, str]:
@@ -47,6 +47,19 @@ class RequestScope:
         if self.method:
             attributes["http.request.method"] = self.method
         return attributes
+
+
+_lock = threading.Lock()
+"""One lock for every scope's count: violations are rare, requests (and locks) are not."""
+
+
+def _after_fork_in_child() -> None:
+    global _lock
+    _lock = threading.Lock()  # one another thread of the parent held would never be released
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 current_request: ContextVar[RequestScope | None] = ContextVar("shadowguard_request", default=None)

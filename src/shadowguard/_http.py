@@ -296,9 +296,8 @@ class HttpGuard:
         try:
             if settings.mode is Mode.OFF:
                 return None
-            return RequestState(
-                self, self.mode(), _method(method), _path(path), content_length, resolver
-            )
+            mode = self._mode if self._mode_generation == settings.generation else self.mode()
+            return RequestState(self, mode, _method(method), _path(path), content_length, resolver)
         except Exception as exc:
             internal_error("http.start", exc)
             return None
@@ -311,6 +310,8 @@ def _method_ok(pattern: _Pattern, method: str, get_ok: bool) -> bool:
 
 
 def _method(value: object) -> str:
+    if type(value) is str and value in _METHODS:  # the usual case, already canonical
+        return value
     if isinstance(value, str):
         upper = value.upper()
         if upper in _METHODS:
@@ -417,10 +418,10 @@ class RequestState:
         self.scope = HttpRequestScope(self, method, path)
         self.started_time_ns = time.time_ns()
         self.started_ns = _perf_ns()
-        current = trace.get_current_span()
+        self.parent = otel_context.get_current()
+        current = trace.get_current_span(self.parent)
         self.span: Any = current if current.is_recording() else None
         self.scope.span = self.span
-        self.parent = otel_context.get_current()
         self.rule: Rule | None = None
         self.held: list[Rule] = []
         self.body_bytes = 0
@@ -479,11 +480,12 @@ class RequestState:
             next(self.guard.checks)
             app_rule = self.guard.app_rule
             found += self._enter(app_rule)
-            rule = self.guard.match(self.method, None, self.path)
+            rule = self.guard.match(self.method, None, self.path) if self.guard.patterns else None
             if rule is not None:
                 self.rule = rule
                 found += self._enter(rule)
-            found += self._check_volume()
+            if self.guard.counts_body:
+                found += self._check_volume()
         except Exception as exc:
             internal_error("http.admit", exc)
         if found:
@@ -594,11 +596,18 @@ class RequestState:
     def response_start(self, status: object) -> None:
         """Status line sent (or, in WSGI, about to be): from now on nothing may raise."""
         self.response_started = True
-        if not self.active or self.status_done or self._enforced():
+        if not self.active or self.status_done or self.error is not None:
+            return
+        if self.seen_exception is not None and self._enforced():
             return
         found: list[Violation] = []
         try:
-            code = int(status.split(None, 1)[0]) if isinstance(status, str) else int(status)  # type: ignore[call-overload]
+            if type(status) is int:
+                code = status
+            elif isinstance(status, str):  # WSGI: "200 OK"
+                code = int(status[:3] if status[3:4] == " " else status.split(None, 1)[0])
+            else:
+                code = int(status)  # type: ignore[call-overload]
             self.status = code
             self.refresh_route()
             threshold = self.limits.error_status
@@ -633,16 +642,18 @@ class RequestState:
         try:
             elapsed = _perf_ns() - self.started_ns  # a broken clock is an internal fault
             if self.active:
-                self.refresh_route()
-                budget = self.limits.latency_ms
+                if self.status is None:  # else response_start read the route, which is final
+                    self.refresh_route()
+                rule = self.rule
+                budget = (rule or self.guard.app_rule).limits.latency_ms
                 if budget is not None and elapsed > budget * 1_000_000:
                     found.append(
                         self._violation(
                             "latency", "latency_ms", f"<= {budget:g} ms", f"{elapsed / 1e6:.1f} ms"
                         )
                     )
-            span = None if found else self._live_span()
-            if span is not None:
+            span = None if found else self.span
+            if span is not None and self.scope.violations and span.is_recording():
                 self._sync_count(span)  # OpenTelemetry's ASGI server span ends with the body
         except Exception as exc:
             internal_error("http.latency", exc)
@@ -701,7 +712,10 @@ class RequestState:
             self.awaiting_span = False
             pending, self.pending = self.pending, []
             violated = bool(pending) or (self.span is None and self.scope.violations > 0)
-            target = self._target(open_own=violated)
+            if violated or self.own is not None or self.span is not None:
+                target = self._target(open_own=violated)
+            else:
+                target = None  # nothing recorded this request, nothing happened to it
             if target is not None:
                 if pending:
                     self._emit(pending, target)

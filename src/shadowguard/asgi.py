@@ -125,7 +125,7 @@ def _send(state: RequestState, send: Send) -> Send:
 def _content_length(scope: Scope) -> int | None:
     try:
         for name, value in scope.get("headers") or ():
-            if name.lower() == b"content-length":
+            if len(name) == 14 and name.lower() == b"content-length":
                 text = value.strip()
                 return int(text) if text.isdigit() else None
     except Exception as exc:

@@ -190,6 +190,8 @@ class CountingInput:
 
 def _path(environ: Environ) -> str:
     raw = str(environ.get("SCRIPT_NAME") or "") + str(environ.get("PATH_INFO") or "")
+    if raw.isascii():
+        return raw  # the same in latin-1 and UTF-8
     try:
         return raw.encode("latin-1").decode("utf-8")  # PEP 3333 "bytes as latin-1" strings
     except UnicodeError:
