@@ -1,0 +1,135 @@
+"""Hello-world apps for ``web_bench.py``: FastAPI for uvicorn, Flask for gunicorn, each bare or
+wrapped by one middleware (a pure pass-through, shadowguard's, OpenTelemetry's).
+
+    SG_BENCH_VARIANT=otel uvicorn --factory _web_apps:asgi_from_env
+    SG_BENCH_VARIANT=bare gunicorn '_web_apps:wsgi_from_env()'
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable
+from typing import Any
+
+ASGI_VARIANTS = ("bare", "pass-through", "shadowguard", "shadowguard-fastapi", "otel")
+WSGI_VARIANTS = ("bare", "pass-through", "shadowguard", "shadowguard-flask", "otel")
+
+
+class AsgiPassThrough:
+    """The cheapest possible pure ASGI middleware: the floor for any middleware."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        await self.app(scope, receive, send)
+
+
+class WsgiPassThrough:
+    """The cheapest possible WSGI middleware."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        result: Iterable[bytes] = self.app(environ, start_response)
+        return result
+
+
+def _otel_provider() -> Any:
+    """An SDK tracer provider exporting in batches to nowhere, set globally (this process
+    serves one variant only): what an instrumented production service pays."""
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import (
+        BatchSpanProcessor,
+        SpanExporter,
+        SpanExportResult,
+    )
+
+    class Discard(SpanExporter):
+        def export(self, spans: Any) -> SpanExportResult:
+            return SpanExportResult.SUCCESS
+
+    provider = TracerProvider()
+    provider.add_span_processor(BatchSpanProcessor(Discard()))
+    trace.set_tracer_provider(provider)
+    return provider
+
+
+def _fastapi() -> Any:
+    from fastapi import FastAPI
+
+    app = FastAPI()
+
+    @app.get("/hello")
+    async def hello() -> dict[str, str]:
+        return {"hello": "world"}
+
+    return app
+
+
+def asgi_app(variant: str) -> Callable[..., Any]:
+    """The FastAPI hello app, wrapped as ``variant`` says (outermost middleware)."""
+    app = _fastapi()
+    if variant == "bare":
+        return app  # type: ignore[no-any-return]
+    if variant == "pass-through":
+        return AsgiPassThrough(app)
+    if variant == "shadowguard":
+        from shadowguard.asgi import GuardMiddleware
+
+        return GuardMiddleware(app, latency_ms=250, max_in_flight=64)
+    if variant == "shadowguard-fastapi":
+        from shadowguard_fastapi import ShadowGuard
+
+        ShadowGuard(app, latency_ms=250, max_in_flight=64)
+        return app  # type: ignore[no-any-return]
+    if variant == "otel":
+        from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
+
+        return OpenTelemetryMiddleware(app, tracer_provider=_otel_provider())
+    raise ValueError(f"unknown ASGI variant {variant!r}")
+
+
+def wsgi_app(variant: str) -> Callable[..., Any]:
+    """The Flask hello app, its ``wsgi_app`` wrapped as ``variant`` says."""
+    from flask import Flask
+
+    app = Flask("hello")
+
+    @app.get("/hello")
+    def hello() -> dict[str, str]:
+        return {"hello": "world"}
+
+    if variant == "pass-through":
+        app.wsgi_app = WsgiPassThrough(app.wsgi_app)  # type: ignore[method-assign]
+    elif variant == "shadowguard":
+        from shadowguard.wsgi import GuardMiddleware
+
+        app.wsgi_app = GuardMiddleware(  # type: ignore[method-assign]
+            app.wsgi_app, latency_ms=250, max_in_flight=64
+        )
+    elif variant == "shadowguard-flask":
+        from shadowguard_flask import ShadowGuard
+
+        ShadowGuard(app, latency_ms=250, max_in_flight=64)
+    elif variant == "otel":
+        from opentelemetry.instrumentation.wsgi import OpenTelemetryMiddleware
+
+        app.wsgi_app = OpenTelemetryMiddleware(  # type: ignore[method-assign]
+            app.wsgi_app, tracer_provider=_otel_provider()
+        )
+    elif variant != "bare":
+        raise ValueError(f"unknown WSGI variant {variant!r}")
+    return app
+
+
+def asgi_from_env() -> Any:
+    """uvicorn's factory: the variant named by ``SG_BENCH_VARIANT``."""
+    return asgi_app(os.environ["SG_BENCH_VARIANT"])
+
+
+def wsgi_from_env() -> Any:
+    """gunicorn's factory: the variant named by ``SG_BENCH_VARIANT``."""
+    return wsgi_app(os.environ["SG_BENCH_VARIANT"])

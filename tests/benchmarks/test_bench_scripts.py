@@ -1,0 +1,60 @@
+"""The standalone benchmark scripts still run (briefly): the published figures come from them."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.bench
+
+HERE = Path(__file__).resolve().parent
+
+
+def run(*args: str) -> str:
+    done = subprocess.run(
+        [sys.executable, *args], capture_output=True, text=True, timeout=300, check=False
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout
+
+
+def test_run_all_quick_prints_its_tables_and_targets() -> None:
+    """``run_all.py --quick`` measures the chosen targets and ends with the targets table."""
+    out = run(str(HERE / "run_all.py"), "--quick", "--only", "1,4")
+    assert "## 1. mode=off" in out
+    assert "## 4. Container size" in out
+    assert out.rstrip().splitlines()[-1].startswith("| 4. bug-finding odds")
+    assert "identity True" in out
+
+
+def test_plot_sizes_writes_a_png(tmp_path: Path) -> None:
+    """``plot_sizes.py`` writes the PNG it is asked for (matplotlib from the bench group)."""
+    pytest.importorskip("matplotlib")
+    out = tmp_path / "sizes.png"
+    printed = run(
+        str(HERE / "plot_sizes.py"), "--out", str(out), "--rounds", "1", "--batch-ms", "1"
+    )
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "| shadowguard |" in printed
+
+
+def test_web_bench_report_gives_ratios_and_added_time() -> None:
+    """The web report: medians, ratio to bare and time added per request, target verdict."""
+    sys.path.insert(0, str(HERE))
+    from web_bench import Server, report
+
+    servers = []
+    for variant, rps, cpu in (
+        ("bare", [1000.0, 1100.0], [100.0, 90.0]),
+        ("shadowguard", [990.0, 1078.0], [102.0, 92.0]),
+    ):
+        server = Server(variant, 0, None, Path("/dev/null"))  # type: ignore[arg-type]
+        server.rps, server.cpu_us = rps, cpu
+        servers.append(server)
+    text = report("asgi", servers)
+    assert "| shadowguard | 1,034 | 990 .. 1,078 | 0.985 | 97 | 0.979 | +2.0 |" in text
+    assert "**0.985** of the bare app's req/s and **0.979**" in text
+    assert "(target ≥ 0.95: met)" in text

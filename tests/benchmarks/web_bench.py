@@ -1,0 +1,262 @@
+"""Requests per second of a hello app, bare and behind each middleware, measured with wrk.
+
+    python tests/benchmarks/web_bench.py                  # ASGI and WSGI, ~6 minutes
+    python tests/benchmarks/web_bench.py --only asgi --duration 3 --rounds 3
+
+FastAPI on uvicorn and Flask on gunicorn (one sync worker) serve ``GET /hello`` on 127.0.0.1,
+one server per variant (bare, a pure pass-through middleware, shadowguard's middleware and its
+framework adapter, OpenTelemetry's middleware with an SDK exporting in batches to nowhere).
+``wrk`` (Debian package ``wrk``) loads them in turn, round after round, in rotating order; the
+table gives medians, the ratio to the bare app (median of per-round ratios) and the server's
+CPU time per request (user + system, read from the server's own processes around each run): on
+a shared machine throughput swings with the neighbours' load, CPU time per request much less,
+and for a one-process server the two ratios agree. Every server is started here, bounded in
+time and stopped by its PID.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from _harness import now, table  # noqa: E402
+from _web_apps import ASGI_VARIANTS, WSGI_VARIANTS  # noqa: E402
+
+TARGETS = {"asgi": 0.95, "wsgi": 0.97}
+
+
+@dataclass
+class Server:
+    """One server process we started, serving one variant on one port."""
+
+    variant: str
+    port: int
+    process: subprocess.Popen[bytes]
+    log: Path
+    rps: list[float] = field(default_factory=list)
+    cpu_us: list[float] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/hello"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def start(kind: str, variant: str, logs: Path) -> Server:
+    port = free_port()
+    env = dict(os.environ, SG_BENCH_VARIANT=variant, PYTHONPATH=str(HERE))
+    env.pop("SHADOWGUARD_MODE", None)
+    if kind == "asgi":
+        cmd = [sys.executable, "-m", "uvicorn", "--factory", "_web_apps:asgi_from_env"]
+        cmd += ["--host", "127.0.0.1", "--port", str(port), "--no-access-log"]
+        cmd += ["--log-level", "warning"]
+    else:
+        cmd = [sys.executable, "-m", "gunicorn", "_web_apps:wsgi_from_env()", "--workers", "1"]
+        cmd += ["--worker-class", "sync", "--bind", f"127.0.0.1:{port}"]
+        cmd += ["--log-level", "warning"]
+    log = logs / f"{kind}-{variant}.log"
+    with open(log, "wb") as out:
+        process = subprocess.Popen(
+            cmd, cwd=HERE, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    return Server(variant, port, process, log)
+
+
+def wait_ready(server: Server, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            raise RuntimeError(f"{server.variant} exited:\n{server.log.read_text()[-2000:]}")
+        with contextlib.suppress(OSError), urllib.request.urlopen(server.url, timeout=2) as answer:
+            if answer.status == 200:
+                return
+        time.sleep(0.2)
+    raise RuntimeError(f"{server.variant} did not answer within {timeout:g} s")
+
+
+def stop(server: Server) -> None:
+    """SIGTERM to the process we started (gunicorn's master stops its worker), then SIGKILL to
+    the session it leads if it lingers."""
+    process = server.process
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=15)
+
+
+def server_cpu(server: Server) -> float:
+    """CPU seconds used so far by the server and its workers (gunicorn forks one)."""
+    import psutil
+
+    process = psutil.Process(server.process.pid)
+    total = 0.0
+    for each in (process, *process.children(recursive=True)):
+        with contextlib.suppress(psutil.Error):
+            times = each.cpu_times()
+            total += times.user + times.system
+    return total
+
+
+def wrk(url: str, seconds: float, connections: int) -> tuple[float, int]:
+    """Requests per second and requests served in one wrk run (one thread: the other core
+    serves)."""
+    cmd = ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", url]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60, check=True)
+    found = re.search(r"Requests/sec:\s*([\d.]+)", done.stdout)
+    if found is None:
+        raise RuntimeError(f"unexpected wrk output:\n{done.stdout}\n{done.stderr}")
+    errors = re.search(r"Non-2xx or 3xx responses:\s*(\d+)", done.stdout)
+    if errors:
+        raise RuntimeError(f"{url}: {errors.group(1)} failed responses")
+    served = re.search(r"(\d+) requests in", done.stdout)
+    return float(found.group(1)), int(served.group(1)) if served else 0
+
+
+def bench(kind: str, variants: tuple[str, ...], args: argparse.Namespace, logs: Path) -> str:
+    servers = [start(kind, variant, logs) for variant in variants]
+    try:
+        for server in servers:
+            wait_ready(server)
+        for server in servers:  # warm up: imports done, caches filled, JIT-less but warm
+            wrk(server.url, 1, args.connections)
+        for r in range(args.rounds):
+            shift = r % len(servers)
+            for server in servers[shift:] + servers[:shift]:
+                before = server_cpu(server)
+                rps, served = wrk(server.url, args.duration, args.connections)
+                server.rps.append(rps)
+                server.cpu_us.append((server_cpu(server) - before) * 1e6 / max(served, 1))
+                print(
+                    f"  {kind} round {r + 1}: {server.variant} {server.rps[-1]:,.0f} req/s",
+                    file=sys.stderr,
+                    flush=True,
+                )
+    finally:
+        for server in servers:
+            stop(server)
+    return report(kind, servers)
+
+
+def report(kind: str, servers: list[Server]) -> str:
+    bare = next(s for s in servers if s.variant == "bare")
+    bare_cpu = statistics.median(bare.cpu_us or [0.0])
+    rows = []
+    added: dict[str, float] = {}
+    ratios: dict[str, float] = {}
+    cpu_ratios: dict[str, float] = {}
+    for server in servers:
+        median = statistics.median(server.rps)
+        cpu = statistics.median(server.cpu_us or [0.0])
+        ratios[server.variant] = statistics.median(
+            a / b for a, b in zip(server.rps, bare.rps, strict=True)
+        )
+        cpu_ratios[server.variant] = (
+            statistics.median(
+                b / a if a else 1.0 for a, b in zip(server.cpu_us, bare.cpu_us, strict=True)
+            )
+            if server.cpu_us
+            else ratios[server.variant]
+        )
+        added[server.variant] = cpu - bare_cpu
+        rows.append(
+            [
+                server.variant,
+                f"{median:,.0f}",
+                f"{min(server.rps):,.0f} .. {max(server.rps):,.0f}",
+                f"{ratios[server.variant]:.3f}",
+                f"{cpu:,.0f}",
+                f"{cpu_ratios[server.variant]:.3f}",
+                "" if server is bare else f"{added[server.variant]:+.1f}",
+            ]
+        )
+    server_name = "FastAPI on uvicorn" if kind == "asgi" else "Flask on gunicorn (1 sync worker)"
+    lines = [f"### {kind.upper()}: {server_name}\n"]
+    headers = ["variant", "median req/s", "range", "vs bare (req/s)", "server CPU µs/req"]
+    headers += ["vs bare (CPU)", "CPU µs/req added"]
+    lines.append(table(headers, rows))
+    goal = TARGETS[kind]
+    sg, sg_cpu = ratios["shadowguard"], cpu_ratios["shadowguard"]
+    verdict = "met" if min(sg, sg_cpu) >= goal else "**not met**"
+    if max(sg, sg_cpu) >= goal > min(sg, sg_cpu):
+        verdict = "met by one measure only"
+    lines.append(
+        f"\nshadowguard keeps **{sg:.3f}** of the bare app's req/s and **{sg_cpu:.3f}** by server "
+        f"CPU per request (target ≥ {goal}: {verdict})."
+    )
+    if "otel" in added and added["shadowguard"] > 0:
+        lines.append(
+            f"OpenTelemetry's middleware adds {added['otel'] / added['shadowguard']:.0f}x the "
+            "server CPU per request that shadowguard's adds."
+        )
+    elif "otel" in added:
+        lines.append("shadowguard's added CPU per request is below this run's noise.")
+    return "\n".join(lines) + "\n"
+
+
+def versions() -> str:
+    names = ["fastapi", "starlette", "uvicorn", "flask", "gunicorn", "opentelemetry-sdk"]
+    names.append("opentelemetry-instrumentation-asgi")
+    found = []
+    for name in names:
+        with contextlib.suppress(metadata.PackageNotFoundError):
+            found.append(f"{name} {metadata.version(name)}")
+    done = subprocess.run(["wrk", "-v"], capture_output=True, text=True, check=False)
+    wrk_version = done.stdout.split()
+    found.append(" ".join(wrk_version[:2]) if wrk_version else "wrk")
+    return ", ".join(found)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--only", default="asgi,wsgi", help="asgi, wsgi or both")
+    parser.add_argument("--duration", type=float, default=5.0, help="seconds per wrk run")
+    parser.add_argument("--rounds", type=int, default=5, help="alternating rounds")
+    parser.add_argument("--connections", type=int, default=16, help="wrk connections")
+    parser.add_argument("--variants", default=None, help="comma-separated subset (with bare)")
+    parser.add_argument("--logs", default=None, help="directory for the servers' output")
+    args = parser.parse_args(argv)
+    if shutil.which("wrk") is None:
+        print("wrk is needed: apt-get install -y wrk", file=sys.stderr)
+        return 2
+    logs = Path(args.logs) if args.logs else Path(os.environ.get("TMPDIR", "/tmp")) / "sg-web"
+    logs.mkdir(parents=True, exist_ok=True)
+    print(f"# Web benchmark, {now()}\n")
+    print(f"- wrk -t1 -c{args.connections}, {args.duration:g} s per run, {args.rounds} rounds")
+    print(f"- {versions()}\n", flush=True)
+    for kind in [k.strip() for k in args.only.split(",") if k.strip()]:
+        variants = ASGI_VARIANTS if kind == "asgi" else WSGI_VARIANTS
+        if args.variants:
+            wanted = {"bare", *args.variants.split(",")}
+            variants = tuple(v for v in variants if v in wanted)
+        print(bench(kind, variants, args, logs), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
