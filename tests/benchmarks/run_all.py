@@ -529,6 +529,138 @@ def _signature() -> Callable[..., Any]:
     return f
 
 
+# -- target 6 -----------------------------------------------------------------------------------
+
+
+def target_middleware(opts: Options) -> Section:
+    """In-process cost per request of each middleware around a hello app: the same apps as
+    ``web_bench.py`` called straight through their ASGI/WSGI interface, no sockets, so the
+    figures hold on a busy machine (``web_bench.py`` gives the over-the-wire req/s)."""
+    import asyncio
+
+    from _web_apps import ASGI_VARIANTS, WSGI_VARIANTS, asgi_app, wsgi_app
+
+    section = Section("6. Middleware, in process: `GET /hello` through each variant")
+    count = 50 if opts.quick else 400
+
+    scope: dict[str, Any] = {
+        "type": "http",
+        "asgi": {"version": "3.0", "spec_version": "2.3"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": "/hello",
+        "raw_path": b"/hello",
+        "root_path": "",
+        "query_string": b"",
+        "headers": [(b"host", b"127.0.0.1"), (b"user-agent", b"bench")],
+        "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", 8000),
+    }
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        return None
+
+    loop = asyncio.new_event_loop()
+
+    def asgi_loop(app: Any) -> Callable[[int], float]:
+        async def serve(n: int) -> float:
+            started = CLOCK()
+            for _ in range(n):
+                await app(dict(scope), receive, send)
+            return CLOCK() - started
+
+        return lambda n: loop.run_until_complete(serve(n))
+
+    environ = {
+        "REQUEST_METHOD": "GET",
+        "SCRIPT_NAME": "",
+        "PATH_INFO": "/hello",
+        "QUERY_STRING": "",
+        "SERVER_NAME": "127.0.0.1",
+        "SERVER_PORT": "8000",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "HTTP_HOST": "127.0.0.1",
+        "wsgi.url_scheme": "http",
+        "wsgi.errors": sys.stderr,
+        "wsgi.multithread": False,
+        "wsgi.multiprocess": False,
+        "wsgi.run_once": False,
+    }
+
+    def wsgi_loop(app: Any) -> Callable[[int], float]:
+        def start_response(status: str, headers: Any, exc_info: Any = None) -> Any:
+            return None
+
+        def serve(n: int) -> float:
+            started = CLOCK()
+            for _ in range(n):
+                env = dict(environ, **{"wsgi.input": io.BytesIO()})
+                body = app(env, start_response)
+                for _chunk in body:
+                    pass
+                close = getattr(body, "close", None)
+                if close is not None:
+                    close()
+            return CLOCK() - started
+
+        return serve
+
+    try:
+        for kind, variants, make, driver, goal in (
+            ("ASGI: FastAPI", ASGI_VARIANTS, asgi_app, asgi_loop, 0.95),
+            ("WSGI: Flask", WSGI_VARIANTS, wsgi_app, wsgi_loop, 0.97),
+        ):
+            loops = {variant: driver(make(variant)) for variant in variants}
+            results = measure_loops(loops, dict.fromkeys(loops, count), opts.rounds)
+            bare = results["bare"].median
+            rows = [
+                [
+                    name,
+                    fmt_ns(result.median / 1000),
+                    _x(paired_ratio(results, name, "bare")),
+                    f"{1 / paired_ratio(results, name, 'bare'):.3f}",
+                    "" if name == "bare" else f"{(result.median - bare) / 1000:+.1f}",
+                ]
+                for name, result in results.items()
+            ]
+            section.body.append(f"\n{kind}:\n")
+            section.body.append(
+                table(
+                    ["variant", "µs/request", "time vs bare", "req/s kept", "µs added"],
+                    rows,
+                )
+            )
+            kept = 1 / paired_ratio(results, "shadowguard", "bare")
+            added_sg = results["shadowguard"].median - bare
+            added_otel = results["otel"].median - bare
+            section.checks.append(
+                Check(
+                    f"6. {kind.split(':')[0]} middleware, share of bare throughput kept",
+                    f"{kept:.3f}",
+                    f"≥ {goal}",
+                    _met(kept, goal, smaller=False),
+                )
+            )
+            if added_sg > 0:
+                section.checks.append(
+                    Check(
+                        f"6. {kind.split(':')[0]}: OTel middleware's added time / shadowguard's",
+                        f"{added_otel / added_sg:.0f}x",
+                        "≥ 20x" if kind.startswith("ASGI") else "(reported)",
+                        _met(added_otel / added_sg, 20.0, smaller=False)
+                        if kind.startswith("ASGI")
+                        else None,
+                    )
+                )
+    finally:
+        loop.close()
+    return section
+
+
 # -- target 7 -----------------------------------------------------------------------------------
 
 
@@ -669,6 +801,7 @@ TARGETS: dict[str, Callable[[Options], Section]] = {
     "3": target_data,
     "4": target_sizes,
     "5": target_violations,
+    "6": target_middleware,
     "7": target_budget,
     "8": target_envelope,
 }
