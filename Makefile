@@ -2,7 +2,7 @@
 # `make test ARGS="-k paths -x"` passes ARGS on to pytest.
 PYTHON ?= python3
 
-.PHONY: demo demo-phoenix test lint bench docs clean
+.PHONY: demo demo-phoenix test lint bench bench-report docs clean
 
-demo demo-phoenix test lint bench docs clean:
+demo demo-phoenix test lint bench bench-report docs clean:
 	$(PYTHON) .ci/dev.py $@ $(ARGS)

@@ -264,6 +264,38 @@ def task_bench(args: list[str]) -> None:
     pytest_run([env.python, "-m", "pytest", "tests/benchmarks", "--benchmark-only", *args])
 
 
+def task_bench_report(args: list[str]) -> None:
+    """The figures of docs/performance.md: every target, the size plot, the web benchmark.
+
+    Markdown goes to stdout and to build/bench-report.md; the plot to docs/cost-vs-size.png.
+    Needs ``wrk`` for the web part (Debian: ``apt-get install wrk``); without it that part is
+    left out with a message."""
+    env = main_env(("dev", "bench"))
+    bench = ROOT / "tests" / "benchmarks"
+    out = ROOT / "build" / "bench-report.md"
+    out.parent.mkdir(exist_ok=True)
+    scripts = [["run_all.py", *args], ["plot_sizes.py"]]
+    if shutil.which("wrk"):
+        scripts.append(["web_bench.py"])
+    else:
+        print("wrk not found (apt-get install wrk): the web benchmark is left out", flush=True)
+    with open(out, "w", encoding="utf-8") as report:
+        for script, *rest in scripts:
+            step(f"{script} {' '.join(rest)}".strip())
+            done = subprocess.run(
+                [os.fspath(env.python), os.fspath(bench / script), *rest],
+                cwd=ROOT,
+                stdout=subprocess.PIPE,
+                text=True,
+                check=False,
+            )
+            print(done.stdout, flush=True)
+            report.write(done.stdout + "\n")
+            if done.returncode != 0:
+                raise TaskError(f"{script} failed with exit code {done.returncode}")
+    print(f"report written to {out.relative_to(ROOT)}", flush=True)
+
+
 def task_docs(args: list[str]) -> None:
     if not (ROOT / "mkdocs.yml").exists():
         raise TaskError("mkdocs.yml does not exist yet")
@@ -293,6 +325,11 @@ TASKS = {
     "test": (task_test, True, "ruff, mypy, pytest + coverage, pytest on 3.10: what CI runs"),
     "lint": (task_lint, False, "ruff and mypy"),
     "bench": (task_bench, True, "pytest tests/benchmarks --benchmark-only, bench group installed"),
+    "bench-report": (
+        task_bench_report,
+        True,
+        "the figures of docs/performance.md (run_all.py ARGS, size plot, wrk web benchmark)",
+    ),
     "docs": (task_docs, False, "mkdocs build --strict"),
     "clean": (task_clean, False, "remove the environments, caches and build output"),
 }
