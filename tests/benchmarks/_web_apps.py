@@ -133,3 +133,72 @@ def asgi_from_env() -> Any:
 def wsgi_from_env() -> Any:
     """gunicorn's factory: the variant named by ``SG_BENCH_VARIANT``."""
     return wsgi_app(os.environ["SG_BENCH_VARIANT"])
+
+
+# -- one request in process, no sockets (run_all.py's target 6 and test_bench_middleware.py) ---
+
+HELLO_SCOPE: dict[str, Any] = {
+    "type": "http",
+    "asgi": {"version": "3.0", "spec_version": "2.3"},
+    "http_version": "1.1",
+    "method": "GET",
+    "scheme": "http",
+    "path": "/hello",
+    "raw_path": b"/hello",
+    "root_path": "",
+    "query_string": b"",
+    "headers": [(b"host", b"127.0.0.1"), (b"user-agent", b"bench")],
+    "client": ("127.0.0.1", 50000),
+    "server": ("127.0.0.1", 8000),
+}
+
+HELLO_ENVIRON: dict[str, Any] = {
+    "REQUEST_METHOD": "GET",
+    "SCRIPT_NAME": "",
+    "PATH_INFO": "/hello",
+    "QUERY_STRING": "",
+    "SERVER_NAME": "127.0.0.1",
+    "SERVER_PORT": "8000",
+    "SERVER_PROTOCOL": "HTTP/1.1",
+    "HTTP_HOST": "127.0.0.1",
+    "wsgi.url_scheme": "http",
+    "wsgi.multithread": False,
+    "wsgi.multiprocess": False,
+    "wsgi.run_once": False,
+}
+
+
+async def _receive() -> dict[str, Any]:
+    return {"type": "http.request", "body": b"", "more_body": False}
+
+
+async def _send(message: dict[str, Any]) -> None:
+    return None
+
+
+async def asgi_requests(app: Any, n: int) -> None:
+    """``n`` requests for ``GET /hello`` straight through the ASGI interface."""
+    for _ in range(n):
+        await app(dict(HELLO_SCOPE), _receive, _send)
+
+
+def _start_response(status: str, headers: Any, exc_info: Any = None) -> Any:
+    return None
+
+
+def wsgi_requests(app: Any, n: int) -> None:
+    """``n`` requests for ``GET /hello`` straight through the WSGI interface, bodies drained
+    and closed as a server does."""
+    import io
+    import sys
+
+    for _ in range(n):
+        environ = dict(HELLO_ENVIRON)
+        environ["wsgi.input"] = io.BytesIO()
+        environ["wsgi.errors"] = sys.stderr
+        body = app(environ, _start_response)
+        for _chunk in body:
+            pass
+        close = getattr(body, "close", None)
+        if close is not None:
+            close()

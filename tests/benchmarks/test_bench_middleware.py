@@ -1,0 +1,45 @@
+"""Per-request cost of each middleware around a hello app, in process (target 6 of issue 5).
+
+The same apps as ``web_bench.py`` (which measures req/s over the wire with wrk), called straight
+through their ASGI/WSGI interface. ``make bench`` times them; ``make test`` runs each once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from _web_apps import (
+    ASGI_VARIANTS,
+    WSGI_VARIANTS,
+    asgi_app,
+    asgi_requests,
+    wsgi_app,
+    wsgi_requests,
+)
+
+pytestmark = pytest.mark.bench
+
+BATCH = 20
+"""Requests per timed round: one request is too short for a stable timing."""
+
+
+@pytest.mark.benchmark(group="6 ASGI middleware (20 requests)")
+@pytest.mark.parametrize("variant", ASGI_VARIANTS)
+def test_asgi(benchmark: Any, variant: str) -> None:
+    """FastAPI ``GET /hello``, bare and behind each middleware."""
+    app = asgi_app(variant)
+    loop = asyncio.new_event_loop()
+    try:
+        benchmark(lambda: loop.run_until_complete(asgi_requests(app, BATCH)))
+    finally:
+        loop.close()
+
+
+@pytest.mark.benchmark(group="6 WSGI middleware (20 requests)")
+@pytest.mark.parametrize("variant", WSGI_VARIANTS)
+def test_wsgi(benchmark: Any, variant: str) -> None:
+    """Flask ``GET /hello``, bare and behind each middleware."""
+    app = wsgi_app(variant)
+    benchmark(wsgi_requests, app, BATCH)
