@@ -37,9 +37,9 @@ class WsgiPassThrough:
 
 
 def _otel_provider() -> Any:
-    """An SDK tracer provider exporting in batches to nowhere, set globally (this process
-    serves one variant only): what an instrumented production service pays."""
-    from opentelemetry import trace
+    """An SDK tracer provider exporting in batches to nowhere, given to OpenTelemetry's
+    middleware (not set globally: one process may build several variants): what an
+    instrumented production service pays."""
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import (
         BatchSpanProcessor,
@@ -53,7 +53,6 @@ def _otel_provider() -> Any:
 
     provider = TracerProvider()
     provider.add_span_processor(BatchSpanProcessor(Discard()))
-    trace.set_tracer_provider(provider)
     return provider
 
 

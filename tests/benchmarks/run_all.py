@@ -538,73 +538,31 @@ def target_middleware(opts: Options) -> Section:
     figures hold on a busy machine (``web_bench.py`` gives the over-the-wire req/s)."""
     import asyncio
 
-    from _web_apps import ASGI_VARIANTS, WSGI_VARIANTS, asgi_app, wsgi_app
+    from _web_apps import (
+        ASGI_VARIANTS,
+        WSGI_VARIANTS,
+        asgi_app,
+        asgi_requests,
+        wsgi_app,
+        wsgi_requests,
+    )
 
     section = Section("6. Middleware, in process: `GET /hello` through each variant")
     count = 50 if opts.quick else 400
-
-    scope: dict[str, Any] = {
-        "type": "http",
-        "asgi": {"version": "3.0", "spec_version": "2.3"},
-        "http_version": "1.1",
-        "method": "GET",
-        "scheme": "http",
-        "path": "/hello",
-        "raw_path": b"/hello",
-        "root_path": "",
-        "query_string": b"",
-        "headers": [(b"host", b"127.0.0.1"), (b"user-agent", b"bench")],
-        "client": ("127.0.0.1", 50000),
-        "server": ("127.0.0.1", 8000),
-    }
-
-    async def receive() -> dict[str, Any]:
-        return {"type": "http.request", "body": b"", "more_body": False}
-
-    async def send(message: dict[str, Any]) -> None:
-        return None
-
     loop = asyncio.new_event_loop()
 
     def asgi_loop(app: Any) -> Callable[[int], float]:
-        async def serve(n: int) -> float:
-            started = CLOCK()
-            for _ in range(n):
-                await app(dict(scope), receive, send)
-            return CLOCK() - started
-
-        return lambda n: loop.run_until_complete(serve(n))
-
-    environ = {
-        "REQUEST_METHOD": "GET",
-        "SCRIPT_NAME": "",
-        "PATH_INFO": "/hello",
-        "QUERY_STRING": "",
-        "SERVER_NAME": "127.0.0.1",
-        "SERVER_PORT": "8000",
-        "SERVER_PROTOCOL": "HTTP/1.1",
-        "HTTP_HOST": "127.0.0.1",
-        "wsgi.url_scheme": "http",
-        "wsgi.errors": sys.stderr,
-        "wsgi.multithread": False,
-        "wsgi.multiprocess": False,
-        "wsgi.run_once": False,
-    }
-
-    def wsgi_loop(app: Any) -> Callable[[int], float]:
-        def start_response(status: str, headers: Any, exc_info: Any = None) -> Any:
-            return None
-
         def serve(n: int) -> float:
             started = CLOCK()
-            for _ in range(n):
-                env = dict(environ, **{"wsgi.input": io.BytesIO()})
-                body = app(env, start_response)
-                for _chunk in body:
-                    pass
-                close = getattr(body, "close", None)
-                if close is not None:
-                    close()
+            loop.run_until_complete(asgi_requests(app, n))
+            return CLOCK() - started
+
+        return serve
+
+    def wsgi_loop(app: Any) -> Callable[[int], float]:
+        def serve(n: int) -> float:
+            started = CLOCK()
+            wsgi_requests(app, n)
             return CLOCK() - started
 
         return serve
