@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 import types
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from shadowguard._assumptions import Assumption, Finding, When
@@ -19,7 +19,9 @@ from shadowguard._paths import MISSING
 from shadowguard._shapes import type_name
 from shadowguard.envelope._facts import ANY, SIGNS, Facts, GuardEnvelope, parent_field, root_of
 from shadowguard.envelope._record import _BUILTIN_NAMES, recorded_parameters
+from shadowguard.envelope._walk import _SPOT_FULL as _SPOT_WHOLE
 from shadowguard.envelope._walk import (
+    MAX_FIELDS,
     compare,
     declared_fields,
     field_value,
@@ -38,6 +40,7 @@ __all__ = [
     "LENGTH_FACTOR",
     "Expectation",
     "NeverTested",
+    "compile_check",
     "compile_roots",
     "departures",
     "seen_text",
@@ -48,6 +51,9 @@ LENGTH_FACTOR = 10
 """A length is a departure above this many times the longest the tests passed."""
 BUDGET = 512
 """Values read per parameter per call, at most."""
+
+ValueCheck = Callable[[object], "Finding | None"]
+"""A compiled comparison of one value with one expectation: the first departure, else None."""
 
 
 def seen_text(facts: Facts) -> str:
@@ -75,7 +81,17 @@ SORTED_TEXT = "tests only saw: sorted"
 class Expectation:
     """The facts at one path, compiled for fast comparison, with the paths below it."""
 
-    __slots__ = ("facts", "fields", "items", "ordered_fields", "path", "sorted", "text", "types")
+    __slots__ = (
+        "compiled",
+        "facts",
+        "fields",
+        "items",
+        "ordered_fields",
+        "path",
+        "sorted",
+        "text",
+        "types",
+    )
 
     def __init__(self, path: str, facts: Facts) -> None:
         self.path = path
@@ -87,6 +103,8 @@ class Expectation:
         self.items: Expectation | None = None
         self.ordered_fields: tuple[tuple[str, Expectation], ...] = ()
         """Fields the tests always passed in order along this sequence's items."""
+        self.compiled: tuple[ValueCheck | None] | None = None
+        """:func:`compile_check` of this node, once asked for (a 1-tuple: ``None`` is an answer)."""
 
     def finding(self, observed: str, expected: str) -> Finding:
         return Finding(observed, assumption=self.text, expected=expected, path=self.path)
@@ -220,6 +238,214 @@ def record_fields_known(value: object) -> bool:
     return type(value) is types.SimpleNamespace or declared_fields(type(value)) is not None
 
 
+# -- compiled comparisons: the walk above, specialised per expectation at load time -------------
+
+
+def reads(exp: Expectation) -> int:
+    """The most budget :meth:`_Walk.value` can spend on ``exp`` (spot samples read at most four
+    items, members and fields at most 32; order costs one per pair plus one per ordered field)."""
+    total = 1 + sum(reads(child) for child in exp.fields.values())
+    if exp.items is not None:
+        below = reads(exp.items)
+        in_order = 4 * (1 + len(exp.items.ordered_fields))
+        total += max(4 * below + in_order, MAX_FIELDS * below)
+    return total
+
+
+def compile_check(exp: Expectation) -> ValueCheck | None:
+    """``_Walk().value(exp, ·)`` as nested closures with every fact looked up once, or ``None``
+    when the walk's budget could run out on this tree (then only the walk itself is exact).
+
+    Below the budget the walk never stops early, so the closures read the same values in the
+    same order, through the same helpers, and return the same finding (same random draws too).
+    """
+    if exp.compiled is None:
+        exp.compiled = (_compile(exp) if reads(exp) <= BUDGET else None,)
+    return exp.compiled[0]
+
+
+def _inside(value: object) -> Finding | None:
+    return None
+
+
+_SAME_KIND = frozenset({int, float, str, bytes})
+
+
+def _descending(before: object, after: object) -> bool:
+    """``compare(before, after) < 0``, with the commonest case (one exact kind) inline."""
+    kind = type(before)
+    if kind is type(after) and kind in _SAME_KIND:
+        return bool(after < before)  # type: ignore[operator]
+    return compare(before, after) < 0
+
+
+def _is_record_dict(value: dict[Any, Any]) -> bool:
+    """:func:`~._walk.is_record_dict` as one loop (the same builtin reads)."""
+    if dict.__len__(value) > MAX_FIELDS:
+        return False
+    for key in dict.keys(value):  # noqa: SIM110 - a loop: no generator per record
+        if type(key) is not str or not key.isidentifier():
+            return False
+    return True
+
+
+def _compile(exp: Expectation) -> ValueCheck:
+    facts = exp.facts
+    names_ok = exp.types
+    if names_ok is None:
+        return _inside  # more types than kept: anything goes, None too
+    none_ok = facts.none
+    builtins_ok = frozenset(cls for cls, name in _BUILTIN_NAMES.items() if name in names_ok)
+    signs = facts.signs
+    any_sign = not signs or signs.issuperset(SIGNS)
+    max_len = facts.max_len
+    empty_ok = facts.empty
+    longest = LENGTH_FACTOR * max_len
+    inner = _compile_inner(exp)
+    int_ok = int in builtins_ok
+    positive_ok = any_sign or "positive" in signs
+    negative_ok = any_sign or "negative" in signs
+    zero_ok = any_sign or "zero" in signs
+    str_ok = str in builtins_ok
+
+    def check(value: object) -> Finding | None:
+        cls = type(value)
+        if cls is int and int_ok:  # the commonest values, decided inline
+            if value > 0:  # type: ignore[operator]
+                if positive_ok:
+                    return None
+            elif value < 0:  # type: ignore[operator]
+                if negative_ok:
+                    return None
+            elif zero_ok:
+                return None
+        elif cls is str and str_ok:
+            size = str.__len__(value)  # type: ignore[arg-type]
+            if max_len < 0 or ((size or empty_ok) and size <= longest):
+                return None
+        if value is None:
+            return None if none_ok else exp.finding("None", seen_text(facts))
+        if cls not in builtins_ok:
+            name = _BUILTIN_NAMES.get(cls) or type_name(value)
+            if name not in names_ok:
+                return exp.finding(name, seen_text(facts))
+        if cls is int or cls is float:
+            if not any_sign:
+                kind = sign(value)
+                if kind is not None and kind not in signs:
+                    return exp.finding(kind, signs_text(facts))
+            return None
+        size = length(value)
+        if size >= 0 and max_len >= 0:
+            if size == 0 and not empty_ok:
+                return exp.finding("empty", length_text(facts))
+            if size > longest:
+                return exp.finding(f"len={size}", length_text(facts))
+        if inner is None or size == 0 or isinstance(value, (str, bytes, bytearray)):
+            return None
+        return inner(value)
+
+    return check
+
+
+def _compile_inner(exp: Expectation) -> ValueCheck | None:
+    """What :meth:`_Walk.value` does below a non-empty container: fields, then items."""
+    fields = tuple(
+        (name, child, _compile(child), child.facts.missing or child.types is None)
+        for name, child in exp.fields.items()
+    )
+    items = exp.items
+    if not fields and items is None:
+        return None
+    each = None if items is None else _compile(items)
+    in_sequence = None if items is None or each is None else _compile_sequence(items, each)
+
+    def inner(value: Any) -> Finding | None:
+        if fields:
+            is_dict = isinstance(value, dict)
+            if (is_dict and _is_record_dict(value)) or (not is_dict and record_fields_known(value)):
+                read = _dict_get if is_dict else _field_or_missing
+                for name, child, check, missing_ok in fields:
+                    found_value = read(value, name, MISSING)
+                    if found_value is MISSING:
+                        if not missing_ok:
+                            return child.finding("missing", seen_text(child.facts))
+                        continue
+                    found = check(found_value)
+                    if found is not None:
+                        return found
+        if in_sequence is None or each is None:
+            return None
+        if is_sequence(value):
+            return in_sequence(value)
+        if isinstance(value, dict) and fields and _is_record_dict(value):
+            return None  # a record: its fields were compared above
+        for member in members(value) or ():
+            found = each(member)
+            if found is not None:
+                return found
+        return None
+
+    return inner
+
+
+def _compile_sequence(exp: Expectation, each: ValueCheck) -> ValueCheck:
+    """:meth:`_Walk.sequence`: the spot-sampled items (``each``), then their order.
+
+    An exact ``list`` or ``tuple`` of up to four items (read whole, no random draw) is read
+    by plain iteration, which runs no user code on those builtin types.
+    """
+    ordered = exp.ordered_fields
+    in_order = exp.sorted
+    any_order = in_order or bool(ordered)
+
+    def check(value: Any) -> Finding | None:
+        cls = type(value)
+        if (cls is list or cls is tuple) and len(value) <= _SPOT_WHOLE:
+            for member in value:
+                found = each(member)
+                if found is not None:
+                    return found
+            if not any_order or len(value) < 2:
+                return None
+            return in_sequence_order(value, range(len(value)))
+        indices = spot_indices(value)
+        for index in indices:
+            found = each(item(value, index))
+            if found is not None:
+                return found
+        if len(indices) < 2 or not any_order:
+            return None
+        return in_sequence_order(value, indices)
+
+    def in_sequence_order(value: Any, indices: range | list[int]) -> Finding | None:
+        exact = type(value) is list or type(value) is tuple
+        for index in indices:
+            if index == 0:
+                continue
+            if exact:
+                before, after = value[index - 1], value[index]
+            else:
+                before, after = item(value, index - 1), item(value, index)
+            if in_order and _descending(before, after):
+                return exp.finding(f"items[{index}] < items[{index - 1}]", SORTED_TEXT)
+            if ordered:
+                dicts = type(before) is dict and type(after) is dict
+                for name, child in ordered:
+                    if dicts:
+                        first, second = (
+                            _dict_get(before, name, MISSING),
+                            _dict_get(after, name, MISSING),
+                        )
+                    else:
+                        first, second = field_value(before, name), field_value(after, name)
+                    if _descending(first, second):
+                        return child.finding(f"items[{index}] < items[{index - 1}]", SORTED_TEXT)
+        return None
+
+    return check
+
+
 # -- the assumptions a watched guard gets ----------------------------------------------------
 
 
@@ -235,12 +461,23 @@ class _WatchValue(_Watching):
         self.root = root
         self.exp = exp
         self.when: When = "return" if root == "return" else "before"
+        self.compiled = compile_check(exp)
 
     def check(self, call: Call) -> str | None:
-        value = call.argument(self.root)
+        return self.inspect(call.argument(self.root))
+
+    def inspect(self, value: object) -> Finding | None:
+        """The departure of one value of the parameter (``MISSING``: not passed, none)."""
         if value is MISSING:
             return None
+        compiled = self.compiled
+        if compiled is not None:
+            return compiled(value)
         return _Walk().value(self.exp, value)
+
+    def argument_check(self) -> tuple[str, Callable[[object], str | None]] | None:
+        """Parameters are compared inside the guard's generated checker (no ``Call``)."""
+        return None if self.root == "return" else (self.root, self.inspect)
 
 
 class _WatchRaised(_Watching):

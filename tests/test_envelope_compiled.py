@@ -1,0 +1,160 @@
+"""The compiled fast paths of the envelope are the slow walks, only faster.
+
+Watching compiles each expectation tree into closures (``compile_check``); recording skips the
+walk of a value that would teach it nothing (``GuardRecorder.known``). Both must give exactly
+what the plain walks give: the same finding, the same envelope.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from types import SimpleNamespace
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from shadowguard._paths import _rng
+from shadowguard.envelope import Facts, GuardEnvelope
+from shadowguard.envelope._compare import _Walk, compile_check, compile_roots
+from shadowguard.envelope._facts import ANY
+from shadowguard.envelope._record import GuardRecorder
+
+
+@dataclasses.dataclass
+class Row:
+    id: Any
+    ts: Any = 0
+
+
+class Unorderable:
+    """Compares, hashes and prints by raising."""
+
+    def __lt__(self, other: object) -> bool:
+        raise TypeError("no order")
+
+    def __eq__(self, other: object) -> bool:
+        raise TypeError("no equality")
+
+    def __hash__(self) -> int:
+        raise TypeError("no hash")
+
+
+_scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers(-3, 3)
+    | st.floats(allow_nan=True, allow_infinity=False, width=16)
+    | st.text("ab", max_size=3)
+    | st.binary(max_size=2)
+    | st.builds(Unorderable)
+)
+_records = st.fixed_dictionaries(
+    {}, optional={"id": _scalars, "ts": st.integers(0, 5), "name": st.text("xy", max_size=2)}
+)
+_values = st.recursive(
+    _scalars | _records | st.builds(Row, _scalars, st.integers(0, 5)),
+    lambda inner: (
+        st.lists(inner, max_size=7)
+        | st.tuples(inner, inner)
+        | st.lists(_records, max_size=6)
+        | st.dictionaries(st.text("ab", max_size=2) | st.integers(0, 3), inner, max_size=3)
+        | st.frozensets(st.integers(-2, 2), max_size=3)
+        | st.builds(SimpleNamespace, id=inner)
+        | _records
+    ),
+    max_leaves=12,
+)
+
+_PATHS = ("x", "x[*]", "x.id", "x.ts", "x[*].id", "x[*].ts", "x[*].name", "x[*][*]", "x.id[*]")
+_facts = st.builds(
+    Facts,
+    types=st.sets(
+        st.sampled_from(["int", "str", "float", "list", "dict", "tuple", "Row", "bool"]),
+        min_size=1,
+        max_size=5,
+    ).map(frozenset)
+    | st.just(ANY)
+    | st.just(frozenset()),
+    none=st.booleans(),
+    missing=st.booleans(),
+    empty=st.booleans(),
+    max_len=st.integers(-1, 4),
+    signs=st.sets(st.sampled_from(["negative", "zero", "positive", "other"])).map(frozenset),
+    sorted=st.booleans(),
+    record=st.booleans(),
+)
+_envelopes = st.builds(
+    lambda root, below: GuardEnvelope(paths={**below, "x": root}),
+    _facts,
+    st.dictionaries(st.sampled_from(_PATHS[1:]), _facts),
+)
+
+
+def _same_finding(root: Any, value: Any, seed: int) -> None:
+    compiled = compile_check(root)
+    if compiled is None:
+        return
+    _rng.seed(seed)
+    slow = _Walk().value(root, value)
+    _rng.seed(seed)
+    fast = compiled(value)
+    assert (slow is None) == (fast is None), (slow, fast)
+    if slow is not None and fast is not None:
+        assert (str(slow), slow.path, slow.expected, slow.assumption) == (
+            str(fast),
+            fast.path,
+            fast.expected,
+            fast.assumption,
+        )
+
+
+@settings(max_examples=1000, deadline=None)
+@given(_envelopes, st.lists(_scalars | _values, min_size=1, max_size=4), st.integers(0, 2**32))
+def test_compiled_watch_finds_what_the_walk_finds(
+    tested: GuardEnvelope, values: list[Any], seed: int
+) -> None:
+    """Any envelope (hand-made facts, odd signs, ANY types), any value: the same finding."""
+    roots = compile_roots(tested)
+    for value in values:
+        _same_finding(roots["x"], value, seed)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_values, min_size=1, max_size=5), st.lists(_values, max_size=4), st.integers())
+def test_compiled_watch_of_recorded_envelopes(
+    tested: list[Any], other: list[Any], seed: int
+) -> None:
+    """Envelopes as recording makes them (records, order along fields): the same finding."""
+    recorder = GuardRecorder("g", thin=False)
+    for value in tested:
+        recorder.see("x", value)
+    roots = compile_roots(recorder.envelope())
+    for value in (*tested, *other):
+        _same_finding(roots["x"], value, seed)
+
+
+def test_compiled_watch_of_a_sorted_sequence_of_records() -> None:
+    """Order along a field is compared pair by pair, and reported on the field's path."""
+    recorder = GuardRecorder("g", thin=False)
+    for start in range(0, 100, 10):
+        recorder.see("x", [{"ts": start + i, "id": i} for i in range(5)])
+    roots = compile_roots(recorder.envelope())
+    compiled = compile_check(roots["x"])
+    assert compiled is not None
+    assert compiled([{"ts": 1, "id": 0}, {"ts": 2, "id": 1}]) is None
+    found = compiled([{"ts": 2, "id": 0}, {"ts": 1, "id": 1}])
+    assert found is not None and found.path == "x[*].ts"
+    for seed in range(20):
+        _same_finding(roots["x"], [{"ts": i % 7, "id": i} for i in range(12)], seed)
+
+
+def test_a_tree_the_budget_could_cut_short_is_not_compiled() -> None:
+    """Where the walk's budget could run out, only the walk is exact: nothing is compiled."""
+    paths = {"x": Facts(types=frozenset({"dict"}), record=True)}
+    for a in "abcdefghijklmnop":
+        paths[f"x.{a}"] = Facts(types=frozenset({"dict"}), record=True)
+        for b in "abcdefghijklmnopqrstuvwxyzABCDEF":
+            paths[f"x.{a}.{b}"] = Facts(types=frozenset({"int"}))
+    roots = compile_roots(GuardEnvelope(paths=paths))
+    assert compile_check(roots["x"]) is None
