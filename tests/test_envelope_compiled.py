@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from shadowguard._paths import _rng
-from shadowguard.envelope import Facts, GuardEnvelope
+from shadowguard.envelope import Envelope, Facts, GuardEnvelope, dumps
 from shadowguard.envelope._compare import _Walk, compile_check, compile_roots
 from shadowguard.envelope._facts import ANY
 from shadowguard.envelope._record import GuardRecorder
@@ -158,3 +158,33 @@ def test_a_tree_the_budget_could_cut_short_is_not_compiled() -> None:
             paths[f"x.{a}.{b}"] = Facts(types=frozenset({"int"}))
     roots = compile_roots(GuardEnvelope(paths=paths))
     assert compile_check(roots["x"]) is None
+
+
+# -- recording: a value that teaches nothing is not walked -----------------------------------
+
+
+def _recorded(values: list[Any], known: bool) -> str:
+    recorder = GuardRecorder("g", thin=False)
+    if not known:
+        recorder.skip = False  # the plain walk, every time
+    for value in values:
+        recorder.see("x", value)
+    return dumps(Envelope({"g": recorder.envelope()}))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_values, min_size=1, max_size=4), st.lists(st.integers(0, 3), max_size=12))
+def test_skipping_known_values_records_the_same_envelope(
+    values: list[Any], replays: list[int]
+) -> None:
+    """Values passed again and again (the fast path's case) record byte for byte what the
+    plain walk records."""
+    sequence = values + [values[i % len(values)] for i in replays]
+    assert _recorded(sequence, known=True) == _recorded(sequence, known=False)
+
+
+def test_skipping_keeps_sortedness_evidence_exact() -> None:
+    """The same sorted list again adds nothing; new ascending pairs still count one by one."""
+    values: list[Any] = [[1, 2, 3]] * 5 + [[3, 4], [1, 2, 3], [4, 5, 6, 7], [1, 2, 3], [9, 10]]
+    values += [[{"ts": i, "id": -i} for i in range(3)]] * 4 + [[2, 1]]
+    assert _recorded(values, known=True) == _recorded(values, known=False)

@@ -9,7 +9,7 @@ fields per record, sampled items of big sequences and a budget of values read.
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from shadowguard._assumptions import Assumption, When
@@ -28,6 +28,7 @@ from shadowguard.envelope._facts import (
 )
 from shadowguard.envelope._walk import (
     MAX_DEPTH,
+    MAX_FIELDS,
     compare,
     field_value,
     fingerprint,
@@ -135,6 +136,10 @@ class GuardRecorder:
         self.changes = 0
         self.stale = 0
         self.budget = 0
+        self.skip = True
+        """Skip the walk of a value that would teach nothing (off: the plain walk, for tests)."""
+        self.known: dict[str, tuple[int, Known]] = {}
+        """Per parameter: the facts' version and :func:`compile_known` of them then."""
 
     # -- entry points (one per assumption) ------------------------------------------------------
 
@@ -144,6 +149,10 @@ class GuardRecorder:
 
     def see(self, root: str, value: object) -> None:
         """Record ``value``, the value of parameter ``root`` (or ``return``) in one call."""
+        known = self.known.get(root)
+        if known is not None and known[1](value):
+            self.stale += 1  # nothing new (a heuristic count: no lock needed)
+            return
         with self.lock:
             before = self.changes
             node = self.roots.get(root)
@@ -153,7 +162,12 @@ class GuardRecorder:
                 self.changes += 1
             self.budget = BUDGET
             self._see(node, value, root)
-            self.stale = self.stale + 1 if self.changes == before else 0
+            if self.changes != before:
+                self.stale = 0
+                return
+            self.stale += 1
+            if self.skip and (known is None or known[0] != before):
+                self.known[root] = (before, compile_known(node))
 
     def raised(self, exc: BaseException) -> None:
         """Record the type of an exception the call raised."""
@@ -361,6 +375,201 @@ class GuardRecorder:
                     node.sorted = True
                     node.pairs = None
                     return
+
+
+# -- what is already known: a value whose walk would change nothing is not walked ---------------
+
+Known = Callable[[object], bool]
+"""True when walking the value would change no fact (False: maybe it would; walk it)."""
+
+
+def _nothing_known(value: object) -> bool:
+    return False
+
+
+def _reads(node: _Node) -> int:
+    """The most budget :meth:`GuardRecorder._see` can spend below ``node`` on a sequence of at
+    most :data:`FULL_ITEMS` items (the only ones :func:`compile_known` ever answers for)."""
+    fields = node.fields or {}
+    total = 1 + sum(_reads(child) for child in fields.values())
+    if node.items is not None:
+        below = _reads(node.items)
+        per_pair = 1 + len(node.items.fields or ())
+        total += max(FULL_ITEMS * (below + per_pair), MAX_FIELDS * below)
+    return total
+
+
+def compile_known(node: _Node) -> Known:
+    """A predicate answering "would :meth:`GuardRecorder._see` change nothing here?" from a
+    snapshot of the facts at and below ``node``, as closures (read without the lock).
+
+    It reads what the walk reads, through the same helpers, and says True only when the walk
+    would find every fact already noted. Facts only grow, so a snapshot stays right (merely
+    more cautious) after the facts change. Sequences longer than :data:`FULL_ITEMS` (sampled
+    at random) and trees whose reads could exceed the walk's budget are always walked.
+    """
+    if _reads(node) > BUDGET:
+        return _nothing_known
+    return _known(node)
+
+
+def _known(node: _Node) -> Known:
+    types = None if node.types is None else frozenset(node.types)
+    builtins_ok = frozenset(
+        cls for cls, name in _BUILTIN_NAMES.items() if types is None or name in types
+    )
+    none_seen = node.none
+    signs = frozenset(node.signs)
+    int_ok = int in builtins_ok
+    positive_ok, zero_ok = "positive" in signs, "zero" in signs
+    negative_ok = "negative" in signs
+    empty_seen = node.empty
+    max_len = node.max_len
+    deepest = node.depth >= MAX_DEPTH
+    in_record = _known_record(node)
+    in_sequence = None if deepest else _known_sequence(node)
+    each = None if node.items is None or deepest else _known(node.items)
+
+    def known(value: object) -> bool:
+        cls = type(value)
+        if cls is int and int_ok:  # the commonest values, decided inline
+            if value > 0:  # type: ignore[operator]
+                return positive_ok
+            if value < 0:  # type: ignore[operator]
+                return negative_ok
+            return zero_ok
+        if value is None:
+            return none_seen
+        if cls not in builtins_ok:
+            if types is None:
+                pass
+            elif (_BUILTIN_NAMES.get(cls) or type_name(value)) not in types:
+                return False
+        if cls is int or cls is float:
+            kind = sign(value)
+            return kind is None or kind in signs
+        size = length(value)
+        if size >= 0:
+            if (size == 0 and not empty_seen) or size > max_len:
+                return False
+            if size == 0 or isinstance(value, (str, bytes, bytearray)):
+                if size == 0 and isinstance(value, dict):
+                    return in_record is not None and in_record([])
+                return True
+        if deepest:
+            return True
+        if is_sequence(value):
+            return in_sequence is not None and in_sequence(value)
+        pairs = record_fields(value)
+        if pairs is not None:
+            return in_record is not None and in_record(pairs)
+        found = members(value)
+        if not found:
+            return True
+        return each is not None and all(each(member) for member in found)
+
+    return known
+
+
+def _known_record(node: _Node) -> Callable[[list[tuple[str, object]]], bool] | None:
+    """:meth:`GuardRecorder._record` changes nothing (``None``: not yet a record, it would)."""
+    if not node.record:
+        return None
+    fields = node.fields or {}
+    required = frozenset(name for name, child in fields.items() if not child.missing)
+    deepest = node.depth >= MAX_DEPTH
+    below = {
+        name: (child.missing, None if deepest else _known(child)) for name, child in fields.items()
+    }
+
+    def known(pairs: list[tuple[str, object]]) -> bool:
+        if required:
+            present = {name for name, value in pairs if value is not MISSING}
+            if not required <= present:
+                return False  # a field the tests always had is missing now: news
+        if deepest:
+            return True
+        for name, value in pairs:
+            child = below.get(name)
+            if child is None:
+                return False  # a new field
+            if value is MISSING:
+                if not child[0]:
+                    return False
+                continue
+            check = child[1]
+            if check is None or not check(value):
+                return False
+        return True
+
+    return known
+
+
+def _known_pairs(node: _Node) -> Callable[[object, object], bool] | None:
+    """Whether an ascending pair would add sortedness evidence at ``node``: ``None`` when it
+    never can (sorted or unsorted already), else a test of the pair's fingerprint."""
+    if node.sorted or node.unsorted:
+        return None
+    pairs = frozenset(node.pairs or ())
+    return lambda before, after: fingerprint(before, after) in pairs
+
+
+def _known_sequence(node: _Node) -> Callable[[Any], bool] | None:
+    """:meth:`GuardRecorder._sequence` changes nothing, for up to :data:`FULL_ITEMS` items."""
+    child = node.items
+    if child is None:
+        return None
+    each = _known(child)
+    in_order = not child.unsorted
+    ascending_known = _known_pairs(child)
+    fields = child.fields if child.record else None
+    by_field = tuple(
+        (name, _known_pairs(field)) for name, field in (fields or {}).items() if not field.unsorted
+    )
+    unordered = child.unsorted and not by_field  # order can teach nothing more here
+
+    def known(value: Any) -> bool:
+        size = length(value)
+        if size > FULL_ITEMS:
+            return False  # sampled at random: only the walk itself knows what it reads
+        exact = type(value) is list or type(value) is tuple
+        if exact:
+            for member in value:
+                if not each(member):
+                    return False
+        else:
+            for index in range(size):
+                if not each(item(value, index)):
+                    return False
+        if size < 2 or unordered:
+            return True
+        for index in range(1, size):
+            if exact:
+                before, after = value[index - 1], value[index]
+            else:
+                before, after = item(value, index - 1), item(value, index)
+            order = compare(before, after)
+            if order < 0:
+                if in_order:
+                    return False  # the first descending pair: no longer "sorted"
+            elif order > 0 and ascending_known is not None and not ascending_known(before, after):
+                return False
+            if by_field:
+                dicts = isinstance(before, dict) and isinstance(after, dict)
+                for name, field_known in by_field:
+                    if dicts:
+                        first = _dict_get(before, name, MISSING)
+                        second = _dict_get(after, name, MISSING)
+                    else:
+                        first, second = field_value(before, name), field_value(after, name)
+                    order = compare(first, second)
+                    if order < 0:
+                        return False  # this field was never out of order before
+                    if order > 0 and field_known is not None and not field_known(first, second):
+                        return False
+        return True
+
+    return known
 
 
 class Recorder:
