@@ -188,3 +188,31 @@ def test_skipping_keeps_sortedness_evidence_exact() -> None:
     values: list[Any] = [[1, 2, 3]] * 5 + [[3, 4], [1, 2, 3], [4, 5, 6, 7], [1, 2, 3], [9, 10]]
     values += [[{"ts": i, "id": -i} for i in range(3)]] * 4 + [[2, 1]]
     assert _recorded(values, known=True) == _recorded(values, known=False)
+
+
+# -- arguments read from their slots ----------------------------------------------------------
+
+
+def test_argument_readers_read_what_call_argument_reads() -> None:
+    """Positional, keyword, default, positional-only, keyword-only, ``*args``, ``**kwargs`` and
+    a parameter named ``result`` (which ``Call.argument`` reads as the return value)."""
+    import inspect
+
+    from shadowguard._call import Binder, Call
+    from shadowguard.envelope._record import argument_reader
+
+    def f(a, /, b, c=3, *rest, d, e=5, result=None, **more): ...  # type: ignore[no-untyped-def]
+
+    binder = Binder(inspect.signature(f))
+    calls = [
+        ((1, 2), {"d": 4}),
+        ((1,), {"b": 2, "d": 4, "result": 9, "x": 0}),
+        ((1, 2, 3, 4, 5), {"d": 4, "e": 6}),
+        ((), {}),
+    ]
+    for args, kwargs in calls:
+        call = Call(binder, args, kwargs)
+        call.result = "returned"
+        for name in binder.names:
+            assert argument_reader(binder, name)(call) == call.argument(name), (name, args)
+            assert argument_reader(None, name)(call) == call.argument(name)

@@ -14,16 +14,17 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from shadowguard._assumptions import Assumption, Finding, When
-from shadowguard._call import Call
+from shadowguard._call import Binder, Call
 from shadowguard._paths import MISSING
 from shadowguard._shapes import type_name
 from shadowguard.envelope._facts import ANY, SIGNS, Facts, GuardEnvelope, parent_field, root_of
-from shadowguard.envelope._record import _BUILTIN_NAMES, recorded_parameters
+from shadowguard.envelope._record import _BUILTIN_NAMES, argument_reader, recorded_parameters
 from shadowguard.envelope._walk import _SPOT_FULL as _SPOT_WHOLE
 from shadowguard.envelope._walk import (
     MAX_FIELDS,
     compare,
     declared_fields,
+    descending,
     field_value,
     is_record_dict,
     is_sequence,
@@ -268,25 +269,19 @@ def _inside(value: object) -> Finding | None:
     return None
 
 
-_SAME_KIND = frozenset({int, float, str, bytes})
-
-
-def _descending(before: object, after: object) -> bool:
-    """``compare(before, after) < 0``, with the commonest case (one exact kind) inline."""
-    kind = type(before)
-    if kind is type(after) and kind in _SAME_KIND:
-        return bool(after < before)  # type: ignore[operator]
-    return compare(before, after) < 0
-
-
-def _is_record_dict(value: dict[Any, Any]) -> bool:
-    """:func:`~._walk.is_record_dict` as one loop (the same builtin reads)."""
-    if dict.__len__(value) > MAX_FIELDS:
-        return False
-    for key in dict.keys(value):  # noqa: SIM110 - a loop: no generator per record
-        if type(key) is not str or not key.isidentifier():
-            return False
-    return True
+def _int_signs(exp: Expectation) -> tuple[bool, bool, bool] | None:
+    """For a leaf expectation that takes ``int``: whether a positive, a negative and a zero one
+    are inside (so that a sequence of ints is compared inline); else ``None``."""
+    if exp.fields or exp.items is not None:
+        return None
+    if exp.types is None:
+        return True, True, True
+    if "int" not in exp.types:
+        return None
+    signs = exp.facts.signs
+    if not signs or signs.issuperset(SIGNS):
+        return True, True, True
+    return "positive" in signs, "negative" in signs, "zero" in signs
 
 
 def _compile(exp: Expectation) -> ValueCheck:
@@ -363,7 +358,7 @@ def _compile_inner(exp: Expectation) -> ValueCheck | None:
     def inner(value: Any) -> Finding | None:
         if fields:
             is_dict = isinstance(value, dict)
-            if (is_dict and _is_record_dict(value)) or (not is_dict and record_fields_known(value)):
+            if (is_dict and is_record_dict(value)) or (not is_dict and record_fields_known(value)):
                 read = _dict_get if is_dict else _field_or_missing
                 for name, child, check, missing_ok in fields:
                     found_value = read(value, name, MISSING)
@@ -378,7 +373,7 @@ def _compile_inner(exp: Expectation) -> ValueCheck | None:
             return None
         if is_sequence(value):
             return in_sequence(value)
-        if isinstance(value, dict) and fields and _is_record_dict(value):
+        if isinstance(value, dict) and fields and is_record_dict(value):
             return None  # a record: its fields were compared above
         for member in members(value) or ():
             found = each(member)
@@ -398,11 +393,22 @@ def _compile_sequence(exp: Expectation, each: ValueCheck) -> ValueCheck:
     ordered = exp.ordered_fields
     in_order = exp.sorted
     any_order = in_order or bool(ordered)
+    ints = _int_signs(exp)
+    positive_ok, negative_ok, zero_ok = ints or (False, False, False)
 
     def check(value: Any) -> Finding | None:
         cls = type(value)
         if (cls is list or cls is tuple) and len(value) <= _SPOT_WHOLE:
             for member in value:
+                if ints is not None and type(member) is int:  # inline, as ``each`` would
+                    if member > 0:
+                        if positive_ok:
+                            continue
+                    elif member < 0:
+                        if negative_ok:
+                            continue
+                    elif zero_ok:
+                        continue
                 found = each(member)
                 if found is not None:
                     return found
@@ -427,7 +433,7 @@ def _compile_sequence(exp: Expectation, each: ValueCheck) -> ValueCheck:
                 before, after = value[index - 1], value[index]
             else:
                 before, after = item(value, index - 1), item(value, index)
-            if in_order and _descending(before, after):
+            if in_order and descending(before, after):
                 return exp.finding(f"items[{index}] < items[{index - 1}]", SORTED_TEXT)
             if ordered:
                 dicts = type(before) is dict and type(after) is dict
@@ -439,7 +445,7 @@ def _compile_sequence(exp: Expectation, each: ValueCheck) -> ValueCheck:
                         )
                     else:
                         first, second = field_value(before, name), field_value(after, name)
-                    if _descending(first, second):
+                    if descending(first, second):
                         return child.finding(f"items[{index}] < items[{index - 1}]", SORTED_TEXT)
         return None
 
@@ -453,18 +459,23 @@ class _Watching(Assumption):
     kind = "envelope"
 
 
+def _result(call: Call) -> Any:
+    return call.result
+
+
 class _WatchValue(_Watching):
     """A parameter's value (or the return value) stays inside what the tests exercised."""
 
-    def __init__(self, root: str, exp: Expectation) -> None:
+    def __init__(self, root: str, exp: Expectation, binder: Binder | None = None) -> None:
         super().__init__(f"envelope({root})", seen_text(exp.facts), path=root)
         self.root = root
         self.exp = exp
         self.when: When = "return" if root == "return" else "before"
         self.compiled = compile_check(exp)
+        self.read = _result if root == "return" else argument_reader(binder, root)
 
     def check(self, call: Call) -> str | None:
-        return self.inspect(call.argument(self.root))
+        return self.inspect(self.read(call))
 
     def inspect(self, value: object) -> Finding | None:
         """The departure of one value of the parameter (``MISSING``: not passed, none)."""
@@ -535,14 +546,19 @@ class NeverTested(_Watching):
 
 
 def watching_assumptions(
-    envelope: GuardEnvelope, roots: dict[str, Expectation], parameters: Sequence[str], kind: str
+    envelope: GuardEnvelope,
+    roots: dict[str, Expectation],
+    parameters: Sequence[str],
+    kind: str,
+    binder: Binder | None = None,
 ) -> list[Assumption]:
-    """The assumptions that compare one guard's calls with its tested envelope."""
+    """The assumptions that compare one guard's calls with its tested envelope (``binder``: the
+    guard's, to read arguments straight from their slots)."""
     found: list[Assumption] = []
     for name in recorded_parameters(parameters):
         exp = roots.get(name)
         if exp is not None:
-            found.append(_WatchValue(name, exp))
+            found.append(_WatchValue(name, exp, binder))
     if kind not in ("generator", "asyncgen") and "return" in roots:
         found.append(_WatchValue("return", roots["return"]))
     if envelope.exceptions is not ANY:

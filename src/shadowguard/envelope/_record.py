@@ -8,12 +8,13 @@ fields per record, sampled items of big sequences and a budget of values read.
 
 from __future__ import annotations
 
+import inspect
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from shadowguard._assumptions import Assumption, When
-from shadowguard._call import Call
+from shadowguard._call import Binder, Call
 from shadowguard._paths import MISSING, _rng
 from shadowguard._shapes import type_name
 from shadowguard.envelope._facts import (
@@ -30,8 +31,10 @@ from shadowguard.envelope._walk import (
     MAX_DEPTH,
     MAX_FIELDS,
     compare,
+    descending,
     field_value,
     fingerprint,
+    is_record_dict,
     is_sequence,
     item,
     item_indices,
@@ -458,6 +461,8 @@ def _known(node: _Node) -> Known:
                 return True
         if deepest:
             return True
+        if cls is dict and is_record_dict(value):  # type: ignore[arg-type]
+            return in_record is not None and in_record(dict.items(value))  # type: ignore[arg-type]
         if is_sequence(value):
             return in_sequence is not None and in_sequence(value)
         pairs = record_fields(value)
@@ -471,7 +476,7 @@ def _known(node: _Node) -> Known:
     return known
 
 
-def _known_record(node: _Node) -> Callable[[list[tuple[str, object]]], bool] | None:
+def _known_record(node: _Node) -> Callable[[Iterable[tuple[str, object]]], bool] | None:
     """:meth:`GuardRecorder._record` changes nothing (``None``: not yet a record, it would)."""
     if not node.record:
         return None
@@ -479,28 +484,27 @@ def _known_record(node: _Node) -> Callable[[list[tuple[str, object]]], bool] | N
     required = frozenset(name for name, child in fields.items() if not child.missing)
     deepest = node.depth >= MAX_DEPTH
     below = {
-        name: (child.missing, None if deepest else _known(child)) for name, child in fields.items()
+        name: (child.missing, None if deepest else _known(child), not child.missing)
+        for name, child in fields.items()
     }
 
-    def known(pairs: list[tuple[str, object]]) -> bool:
-        if required:
-            present = {name for name, value in pairs if value is not MISSING}
-            if not required <= present:
-                return False  # a field the tests always had is missing now: news
-        if deepest:
-            return True
+    def known(pairs: Iterable[tuple[str, object]]) -> bool:
+        if deepest:  # only a field the tests always had, missing now, would be news
+            return not required or required <= {n for n, v in pairs if v is not MISSING}
+        needed = len(required)
         for name, value in pairs:
             child = below.get(name)
             if child is None:
                 return False  # a new field
+            missing_ok, check, is_required = child
             if value is MISSING:
-                if not child[0]:
+                if not missing_ok:
                     return False
                 continue
-            check = child[1]
+            needed -= is_required
             if check is None or not check(value):
                 return False
-        return True
+        return needed == 0  # else a field the tests always had is missing now: news
 
     return known
 
@@ -514,12 +518,22 @@ def _known_pairs(node: _Node) -> Callable[[object, object], bool] | None:
     return lambda before, after: fingerprint(before, after) in pairs
 
 
+def _int_signs(node: _Node) -> tuple[bool, bool, bool] | None:
+    """For a node that takes ``int`` and is never looked into: whether a positive, a negative
+    and a zero one are already known (so a sequence of ints is checked inline); else None."""
+    if node.types is not None and "int" not in node.types:
+        return None
+    signs = node.signs
+    return "positive" in signs, "negative" in signs, "zero" in signs
+
+
 def _known_sequence(node: _Node) -> Callable[[Any], bool] | None:
     """:meth:`GuardRecorder._sequence` changes nothing, for up to :data:`FULL_ITEMS` items."""
     child = node.items
     if child is None:
         return None
     each = _known(child)
+    ints = _int_signs(child)
     in_order = not child.unsorted
     ascending_known = _known_pairs(child)
     fields = child.fields if child.record else None
@@ -535,6 +549,16 @@ def _known_sequence(node: _Node) -> Callable[[Any], bool] | None:
         exact = type(value) is list or type(value) is tuple
         if exact:
             for member in value:
+                if type(member) is int and ints is not None:  # inline, as ``each`` would
+                    if member > 0:
+                        if ints[0]:
+                            continue
+                    elif member < 0:
+                        if ints[1]:
+                            continue
+                    elif ints[2]:
+                        continue
+                    return False
                 if not each(member):
                     return False
         else:
@@ -548,12 +572,12 @@ def _known_sequence(node: _Node) -> Callable[[Any], bool] | None:
                 before, after = value[index - 1], value[index]
             else:
                 before, after = item(value, index - 1), item(value, index)
-            order = compare(before, after)
-            if order < 0:
-                if in_order:
-                    return False  # the first descending pair: no longer "sorted"
-            elif order > 0 and ascending_known is not None and not ascending_known(before, after):
-                return False
+            if ascending_known is not None:
+                order = compare(before, after)
+                if order < 0 or (order > 0 and not ascending_known(before, after)):
+                    return False  # a first descending pair, or new evidence of order
+            elif in_order and descending(before, after):
+                return False  # the first descending pair: no longer "sorted"
             if by_field:
                 dicts = isinstance(before, dict) and isinstance(after, dict)
                 for name, field_known in by_field:
@@ -562,10 +586,12 @@ def _known_sequence(node: _Node) -> Callable[[Any], bool] | None:
                         second = _dict_get(after, name, MISSING)
                     else:
                         first, second = field_value(before, name), field_value(after, name)
+                    if field_known is None:
+                        if descending(first, second):
+                            return False  # this field was never out of order before
+                        continue
                     order = compare(first, second)
-                    if order < 0:
-                        return False  # this field was never out of order before
-                    if order > 0 and field_known is not None and not field_known(first, second):
+                    if order < 0 or (order > 0 and not field_known(first, second)):
                         return False
         return True
 
@@ -605,6 +631,34 @@ class Recorder:
             guard.lock = threading.Lock()
 
 
+# -- reading one argument of a call ----------------------------------------------------------
+
+Reader = Callable[[Call], Any]
+"""The value of one parameter in a call (its default, or ``MISSING``, when not passed)."""
+
+
+def argument_reader(binder: Binder | None, name: str) -> Reader:
+    """``call.argument(name)`` with the parameter's slot looked up once, not on every call."""
+    slot = None if binder is None or name in ("return", "result") else binder.slot(name)
+    if slot is None or slot[1] not in _BY_POSITION:  # (``result`` reads the return value)
+        return lambda call: call.argument(name)
+    position, kind, default = slot
+    by_keyword = kind is inspect.Parameter.POSITIONAL_OR_KEYWORD
+
+    def read(call: Call) -> Any:
+        args = call.args
+        if position < len(args):
+            return args[position]
+        if by_keyword:
+            return call.kwargs.get(name, default)
+        return default
+
+    return read
+
+
+_BY_POSITION = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+
+
 # -- the assumptions that feed a recorder; they never report anything -------------------------
 
 
@@ -621,15 +675,18 @@ class _RecordArguments(_Recording):
 
     when: When = "before"
 
-    def __init__(self, recorder: GuardRecorder, names: Sequence[str]) -> None:
+    def __init__(
+        self, recorder: GuardRecorder, names: Sequence[str], binder: Binder | None = None
+    ) -> None:
         super().__init__(recorder, "arguments")
         self.names = tuple(names)
+        self.readers = tuple((name, argument_reader(binder, name)) for name in self.names)
 
     def check(self, call: Call) -> str | None:
         recorder = self.recorder
         if recorder.admit():
-            for name in self.names:
-                value = call.argument(name)
+            for name, read in self.readers:
+                value = read(call)
                 if value is not MISSING:
                     recorder.see(name, value)
         return None
@@ -687,13 +744,14 @@ def recorded_parameters(names: Sequence[str]) -> tuple[str, ...]:
 
 
 def recording_assumptions(
-    recorder: GuardRecorder, parameters: Sequence[str], kind: str
+    recorder: GuardRecorder, parameters: Sequence[str], kind: str, binder: Binder | None = None
 ) -> list[Assumption]:
-    """The assumptions that feed ``recorder`` from one guard's calls."""
+    """The assumptions that feed ``recorder`` from one guard's calls (``binder``: the guard's,
+    to read arguments straight from their slots)."""
     found: list[Assumption] = [_RecordRaised(recorder), _RecordFlight(recorder)]
     names = recorded_parameters(parameters)
     if names:
-        found.insert(0, _RecordArguments(recorder, names))
+        found.insert(0, _RecordArguments(recorder, names, binder))
     if kind not in ("generator", "asyncgen"):
         found.insert(1 if names else 0, _RecordResult(recorder))
     return found

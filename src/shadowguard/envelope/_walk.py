@@ -22,6 +22,7 @@ __all__ = [
     "MAX_FIELDS",
     "compare",
     "declared_fields",
+    "descending",
     "field_value",
     "fingerprint",
     "is_record_dict",
@@ -68,6 +69,17 @@ def sign(value: object) -> str | None:
         if value == 0:
             return "zero"
     return None
+
+
+_SAME_KIND = frozenset({int, float, str, bytes})
+
+
+def descending(before: object, after: object) -> bool:
+    """``compare(before, after) < 0``, with the commonest case (one exact kind) inline."""
+    kind = type(before)
+    if kind is type(after) and kind in _SAME_KIND:
+        return bool(after < before)  # type: ignore[operator]
+    return compare(before, after) < 0
 
 
 def compare(before: object, after: object) -> int:
@@ -160,7 +172,10 @@ def is_record_dict(value: dict[Any, Any]) -> bool:
     """A dict of at most :data:`MAX_FIELDS` identifier keys: a record, not a collection."""
     if dict.__len__(value) > MAX_FIELDS:
         return False
-    return all(type(key) is str and key.isidentifier() for key in dict.keys(value))
+    for key in dict.keys(value):  # noqa: SIM110 - a plain loop: no generator per record
+        if type(key) is not str or not key.isidentifier():
+            return False
+    return True
 
 
 def record_fields(value: object) -> list[tuple[str, object]] | None:

@@ -133,7 +133,7 @@ class _Watched:
             roots = compile_roots(found)
             with self.lock:
                 roots = self.roots.setdefault(name, roots)
-        return watching_assumptions(found, roots, guard.binder.names, guard.kind)
+        return watching_assumptions(found, roots, guard.binder.names, guard.kind, guard.binder)
 
 
 _watched: tuple[tuple[str, int, int], _Watched | None] | None = None
@@ -173,7 +173,9 @@ def provide(guard: Any) -> list[Assumption]:
         recorders = (*recorders, process_recorder())
     for recorder in recorders:
         found.extend(
-            recording_assumptions(recorder.guard(guard.name), guard.binder.names, guard.kind)
+            recording_assumptions(
+                recorder.guard(guard.name), guard.binder.names, guard.kind, guard.binder
+            )
         )
     if settings.envelope is not None:
         watched = _watching(settings.envelope)
