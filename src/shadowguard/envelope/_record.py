@@ -34,6 +34,7 @@ from shadowguard.envelope._walk import (
     descending,
     field_value,
     fingerprint,
+    fingerprint_number,
     is_record_dict,
     is_sequence,
     item,
@@ -514,8 +515,13 @@ def _known_pairs(node: _Node) -> Callable[[object, object], bool] | None:
     never can (sorted or unsorted already), else a test of the pair's fingerprint."""
     if node.sorted or node.unsorted:
         return None
-    pairs = frozenset(node.pairs or ())
-    return lambda before, after: fingerprint(before, after) in pairs
+    numbers = frozenset(int(name, 16) for name in node.pairs or () if _is_fingerprint(name))
+    return lambda before, after: fingerprint_number(before, after) in numbers
+
+
+def _is_fingerprint(name: str) -> bool:
+    """What :func:`~._walk.fingerprint` spells: eight lowercase hex digits."""
+    return len(name) == 8 and all(c in "0123456789abcdef" for c in name)
 
 
 def _int_signs(node: _Node) -> tuple[bool, bool, bool] | None:
