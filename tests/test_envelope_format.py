@@ -202,3 +202,18 @@ def test_merge_into_gives_up_waiting_for_the_lock(tmp_path: Path) -> None:
         fcntl.flock(held.fileno(), fcntl.LOCK_EX)
         envelope.merge_into(first, target, timeout=0.05)
     assert envelope.load(target) == first
+
+
+def test_every_field_name_the_walk_records_can_be_read_back() -> None:
+    """A record key is a field when ``str.isidentifier()`` says so (``A·`` too, which ``\\w``
+    misses): the file written with it must load."""
+    from shadowguard.envelope._record import GuardRecorder
+
+    recorder = GuardRecorder("g", thin=False)
+    recorder.see("x", {"A·": None, "é": [{"b·c": 1}]})
+    recorded = Envelope({"g": recorder.envelope()})
+    assert envelope.loads(envelope.dumps(recorded)) == recorded
+    for bad in ("x.", "x..a", "x[*]a", "x.1a", "1x", "x[0]"):
+        text = envelope.dumps(Envelope({"g": GuardEnvelope(paths={bad: Facts()})}))
+        with pytest.raises(EnvelopeError, match="bad path"):
+            envelope.loads(text)

@@ -48,6 +48,21 @@ __all__ = ["VERSION", "EnvelopeError", "dumps", "load", "loads", "merge_into", "
 
 VERSION = 1
 _PATH = re.compile(r"[^\W\d]\w*(?:\.[^\W\d]\w*|\[\*\])*")
+_STEPS = re.compile(r"(\.|\[\*\])")
+
+
+def _valid_path(path: str) -> bool:
+    """A root name, then ``.name`` and ``[*]`` steps. Names are what the walk records: any
+    ``str.isidentifier()`` name (``\\w`` misses a few, e.g. ``A·``), or what ``\\w`` takes."""
+    if _PATH.fullmatch(path):
+        return True
+    parts = _STEPS.split(path)  # name, step, name, step, ...: "" after "[*]"
+    if not parts[0].isidentifier():
+        return False
+    for step, name in zip(parts[1::2], parts[2::2], strict=True):
+        if not (name.isidentifier() if step == "." else name == ""):
+            return False
+    return True
 
 
 class EnvelopeError(ValueError):
@@ -238,7 +253,7 @@ def _guard(name: str, body: object) -> GuardEnvelope:
         raise EnvelopeError(f"{where}: sorted_evidence must be an object")
     facts: dict[str, Facts] = {}
     for path in sorted(set(paths) | set(evidence)):
-        if not _PATH.fullmatch(path):
+        if not _valid_path(path):
             raise EnvelopeError(f"{where}: bad path {path!r}")
         found = _facts(paths.get(path, {}), f"{where}: path {path!r}")
         if path in evidence:
