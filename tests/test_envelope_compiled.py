@@ -11,7 +11,7 @@ import dataclasses
 from types import SimpleNamespace
 from typing import Any
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from shadowguard._paths import _rng
@@ -172,14 +172,35 @@ def _recorded(values: list[Any], known: bool) -> str:
     return dumps(Envelope({"g": recorder.envelope()}))
 
 
-@settings(max_examples=300, deadline=None)
-@given(st.lists(_values, min_size=1, max_size=4), st.lists(st.integers(0, 3), max_size=12))
+@settings(max_examples=500, deadline=None)
+@given(
+    st.lists(_values, min_size=1, max_size=4),
+    st.lists(_values, min_size=1, max_size=4),
+    st.lists(st.integers(0, 7), max_size=12),
+)
 def test_skipping_known_values_records_the_same_envelope(
-    values: list[Any], replays: list[int]
+    values: list[Any], more: list[Any], replays: list[int]
 ) -> None:
-    """Values passed again and again (the fast path's case) record byte for byte what the
-    plain walk records."""
-    sequence = values + [values[i % len(values)] for i in replays]
+    """Values passed again (the fast path's case), then new ones judged by the snapshot the
+    replays left, record byte for byte what the plain walk records."""
+    both = values + more
+    sequence = values + values + more + [both[i % len(both)] for i in replays] + more
+    assert _recorded(sequence, known=True) == _recorded(sequence, known=False)
+
+
+_shallow = _scalars | _records | st.lists(_records, max_size=5) | st.lists(_scalars, max_size=6)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(_shallow, min_size=1, max_size=3), st.lists(_shallow, min_size=1, max_size=4))
+@example([{"name": "x"}], [{"name": "xy"}])
+@example([{"id": -1}, [1, 2]], [{"id": 0}, [0, 1]])
+@example([{"id": 0}, [0, 0]], [{"id": -1}, [-1, 0]])
+@example([[{"ts": 1, "id": 0}, {"ts": 2, "id": 1}]], [[{"ts": 2, "id": 0}, {"ts": 3, "id": 1}]])
+def test_skipping_judges_new_flat_values_exactly(values: list[Any], more: list[Any]) -> None:
+    """Scalars, records and lists of them (where the fast path inlines most), new after a
+    snapshot: the same envelope as the plain walk."""
+    sequence = values + values + more + values + more
     assert _recorded(sequence, known=True) == _recorded(sequence, known=False)
 
 

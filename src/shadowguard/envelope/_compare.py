@@ -284,6 +284,14 @@ def _int_signs(exp: Expectation) -> tuple[bool, bool, bool] | None:
     return "positive" in signs, "negative" in signs, "zero" in signs
 
 
+def _str_lengths(exp: Expectation) -> tuple[int, bool, int] | None:
+    """For a leaf expectation that takes ``str``: the longest tested, whether empty was, and the
+    longest inside (so a string field is compared inline); else ``None``."""
+    if exp.fields or exp.items is not None or exp.types is None or "str" not in exp.types:
+        return None
+    return exp.facts.max_len, exp.facts.empty, LENGTH_FACTOR * exp.facts.max_len
+
+
 def _compile(exp: Expectation) -> ValueCheck:
     facts = exp.facts
     names_ok = exp.types
@@ -346,7 +354,14 @@ def _compile(exp: Expectation) -> ValueCheck:
 def _compile_inner(exp: Expectation) -> ValueCheck | None:
     """What :meth:`_Walk.value` does below a non-empty container: fields, then items."""
     fields = tuple(
-        (name, child, _compile(child), child.facts.missing or child.types is None)
+        (
+            name,
+            child,
+            _compile(child),
+            child.facts.missing or child.types is None,
+            _int_signs(child),
+            _str_lengths(child),
+        )
         for name, child in exp.fields.items()
     )
     items = exp.items
@@ -360,12 +375,20 @@ def _compile_inner(exp: Expectation) -> ValueCheck | None:
             is_dict = isinstance(value, dict)
             if (is_dict and is_record_dict(value)) or (not is_dict and record_fields_known(value)):
                 read = _dict_get if is_dict else _field_or_missing
-                for name, child, check, missing_ok in fields:
+                for name, child, check, missing_ok, ints, strs in fields:
                     found_value = read(value, name, MISSING)
                     if found_value is MISSING:
                         if not missing_ok:
                             return child.finding("missing", seen_text(child.facts))
                         continue
+                    cls = type(found_value)
+                    if cls is int and ints is not None:  # inline, as ``check`` would
+                        if ints[0 if found_value > 0 else 1 if found_value < 0 else 2]:  # type: ignore[operator]
+                            continue
+                    elif cls is str and strs is not None:
+                        size = str.__len__(found_value)  # type: ignore[arg-type]
+                        if strs[0] < 0 or ((size or strs[1]) and size <= strs[2]):
+                            continue
                     found = check(found_value)
                     if found is not None:
                         return found

@@ -28,6 +28,7 @@ from shadowguard.envelope._facts import (
     GuardEnvelope,
 )
 from shadowguard.envelope._walk import (
+    _SAME_KIND,
     MAX_DEPTH,
     MAX_FIELDS,
     compare,
@@ -485,7 +486,13 @@ def _known_record(node: _Node) -> Callable[[Iterable[tuple[str, object]]], bool]
     required = frozenset(name for name, child in fields.items() if not child.missing)
     deepest = node.depth >= MAX_DEPTH
     below = {
-        name: (child.missing, None if deepest else _known(child), not child.missing)
+        name: (
+            child.missing,
+            None if deepest else _known(child),
+            not child.missing,
+            _int_signs(child),
+            _str_lengths(child),
+        )
         for name, child in fields.items()
     }
 
@@ -497,13 +504,21 @@ def _known_record(node: _Node) -> Callable[[Iterable[tuple[str, object]]], bool]
             child = below.get(name)
             if child is None:
                 return False  # a new field
-            missing_ok, check, is_required = child
+            missing_ok, check, is_required, ints, strs = child
             if value is MISSING:
                 if not missing_ok:
                     return False
                 continue
             needed -= is_required
-            if check is None or not check(value):
+            cls = type(value)
+            if cls is int and ints is not None:  # inline, as ``check`` would
+                if not ints[0 if value > 0 else 1 if value < 0 else 2]:  # type: ignore[operator]
+                    return False
+            elif cls is str and strs is not None:
+                size = str.__len__(value)  # type: ignore[arg-type]
+                if size > strs[0] or not (size or strs[1]):
+                    return False
+            elif check is None or not check(value):
                 return False
         return needed == 0  # else a field the tests always had is missing now: news
 
@@ -531,6 +546,14 @@ def _int_signs(node: _Node) -> tuple[bool, bool, bool] | None:
         return None
     signs = node.signs
     return "positive" in signs, "negative" in signs, "zero" in signs
+
+
+def _str_lengths(node: _Node) -> tuple[int, bool] | None:
+    """For a node that takes ``str``: the longest known and whether empty is (so a string
+    field is checked inline); else None."""
+    if node.types is not None and "str" not in node.types:
+        return None
+    return node.max_len, node.empty
 
 
 def _known_sequence(node: _Node) -> Callable[[Any], bool] | None:
@@ -593,8 +616,12 @@ def _known_sequence(node: _Node) -> Callable[[Any], bool] | None:
                     else:
                         first, second = field_value(before, name), field_value(after, name)
                     if field_known is None:
-                        if descending(first, second):
-                            return False  # this field was never out of order before
+                        kind = type(first)
+                        if kind is type(second) and kind in _SAME_KIND:
+                            if second < first:  # descending(), inline
+                                return False  # this field was never out of order before
+                        elif descending(first, second):
+                            return False
                         continue
                     order = compare(first, second)
                     if order < 0 or (order > 0 and not field_known(first, second)):
