@@ -158,6 +158,11 @@ class GuardRecorder:
         if known is not None and known[1](value):
             self.stale += 1  # nothing new (a heuristic count: no lock needed)
             return
+        self.learn(root, value, known)
+
+    def learn(self, root: str, value: object, known: tuple[int, Known] | None) -> None:
+        """Walk ``value`` under the lock (``known``: the snapshot that could not skip it); a walk
+        that taught nothing leaves a fresh snapshot to skip the next such value."""
         with self.lock:
             before = self.changes
             node = self.roots.get(root)
@@ -426,6 +431,7 @@ def _known(node: _Node) -> Known:
     none_seen = node.none
     signs = frozenset(node.signs)
     int_ok = int in builtins_ok
+    str_ok = str in builtins_ok
     positive_ok, zero_ok = "positive" in signs, "zero" in signs
     negative_ok = "negative" in signs
     empty_seen = node.empty
@@ -443,6 +449,9 @@ def _known(node: _Node) -> Known:
             if value < 0:  # type: ignore[operator]
                 return negative_ok
             return zero_ok
+        if cls is str and str_ok:
+            size = str.__len__(value)  # type: ignore[arg-type]
+            return size <= max_len and (size > 0 or empty_seen)
         if value is None:
             return none_seen
         if cls not in builtins_ok:
@@ -718,10 +727,15 @@ class _RecordArguments(_Recording):
     def check(self, call: Call) -> str | None:
         recorder = self.recorder
         if recorder.admit():
+            known = recorder.known
             for name, read in self.readers:
                 value = read(call)
                 if value is not MISSING:
-                    recorder.see(name, value)
+                    found = known.get(name)  # see()'s first step, inline: one call fewer
+                    if found is not None and found[1](value):
+                        recorder.stale += 1
+                    else:
+                        recorder.learn(name, value, found)
         return None
 
 
