@@ -2,7 +2,7 @@
 
 :class:`HttpGuard` holds one middleware's options (validated once, at construction) and its
 in-flight counters; :class:`RequestState` follows one request. The state puts a
-:class:`HttpRequestScope` in :data:`~shadowguard._context.current_request`, so every guarded call
+request scope (it is one) in :data:`~shadowguard._context.current_request`, so every guarded call
 made while the request is served carries its route, and checks the request assumptions
 (``latency_ms``, ``max_in_flight``, ``max_body_bytes``, ``error_status``) as the request comes in
 and the response goes out.
@@ -19,11 +19,13 @@ mode, and only before the response started.
 
 from __future__ import annotations
 
+import contextvars
+import itertools
 import math
 import re
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,7 +42,6 @@ from shadowguard._violation import AssumptionViolation, Violation
 __all__ = [
     "OPTIONS",
     "HttpGuard",
-    "HttpRequestScope",
     "Limits",
     "RequestState",
     "current_state",
@@ -59,6 +60,9 @@ _MAX_DECLARED = 4096
 _NO_CODE: dict[str, Any] = {}
 
 _perf_ns = time.perf_counter_ns
+
+Length = int | Callable[[], int | None] | None
+"""A request's declared Content-Length, or a function reading it (only when a limit needs it)."""
 
 
 # -- options --------------------------------------------------------------------------------
@@ -122,14 +126,33 @@ def parse_limits(owner: str, options: Mapping[str, object], base: Limits | None 
 
 
 class Rule:
-    """The limits of the app or of one route, with the in-flight counter of its requests."""
+    """The limits of the app or of one route, with the in-flight counter of its requests.
 
-    __slots__ = ("_lock", "in_flight", "label", "limits", "texts")
+    A rule with ``max_in_flight`` counts under a lock, so each request sees an exact count; one
+    without counts lock-free (``next`` on an ``itertools.count`` is atomic): nothing reads its
+    count on the request path.
+    """
+
+    __slots__ = (
+        "_entered",
+        "_held",
+        "_left",
+        "_lock",
+        "label",
+        "latency_ns",
+        "limit",
+        "limits",
+        "texts",
+    )
 
     def __init__(self, label: str | None, limits: Limits) -> None:
         self.label = label
         self.limits = limits
-        self.in_flight = 0
+        self.limit = limits.max_in_flight
+        self.latency_ns = None if limits.latency_ms is None else limits.latency_ms * 1_000_000
+        self._held = 0
+        self._entered = itertools.count()
+        self._left = itertools.count()
         self._lock = threading.Lock()
         where = "" if label is None else f", route={label!r}"
         self.texts = {
@@ -138,16 +161,45 @@ class Rule:
             if getattr(limits, key) is not None
         }
 
-    def enter(self) -> int:
-        """Count one more request of this rule in flight; how many are in flight now."""
+    @property
+    def in_flight(self) -> int:
+        """How many requests of this rule are in flight (settable, for tests and diagnostics)."""
+        return self._held + _taken(self._entered) - _taken(self._left)
+
+    @in_flight.setter
+    def in_flight(self, value: int) -> None:
         with self._lock:
-            self.in_flight += 1
-            return self.in_flight
+            self._held += value - self.in_flight
+
+    def enter(self) -> int | None:
+        """Count one more request of this rule in flight; with a limit, how many are in flight
+        now. (``acquire``/``release`` rather than ``with``: half the cost, per request.)"""
+        if self.limit is None:
+            next(self._entered)
+            return None
+        lock = self._lock
+        lock.acquire()
+        try:
+            self._held += 1
+            return self._held
+        finally:
+            lock.release()
 
     def leave(self) -> None:
         """Give back what :meth:`enter` took."""
-        with self._lock:
-            self.in_flight -= 1
+        if self.limit is None:
+            next(self._left)
+            return
+        lock = self._lock
+        lock.acquire()
+        try:
+            self._held -= 1
+        finally:
+            lock.release()
+
+
+def _taken(counter: itertools.count[int]) -> int:
+    return int(repr(counter)[6:-1])  # "count(N)": N values were taken from a count() at 0
 
 
 def _fmt(value: object) -> str:
@@ -288,16 +340,19 @@ class HttpGuard:
         self,
         method: object,
         path: object,
-        content_length: int | None,
+        content_length: Length = None,
         resolver: Callable[[], str | None] | None = None,
     ) -> RequestState | None:
         """A :class:`RequestState` for a new request, or ``None`` when shadowguard is off (or
-        failed: the request then passes untouched). Never raises."""
+        failed: the request then passes untouched). ``content_length`` may be a function reading
+        it, called only if a body limit applies. Never raises."""
         try:
             if settings.mode is Mode.OFF:
                 return None
             mode = self._mode if self._mode_generation == settings.generation else self.mode()
-            return RequestState(self, mode, _method(method), _path(path), content_length, resolver)
+            if type(path) is not str or path[:1] != "/" or len(path) > _MAX_PATH:
+                path = _path(path)
+            return RequestState(self, mode, _method(method), path, content_length, resolver)
         except Exception as exc:
             internal_error("http.start", exc)
             return None
@@ -307,6 +362,26 @@ def _method_ok(pattern: _Pattern, method: str, get_ok: bool) -> bool:
     return (
         pattern.method is None or pattern.method == method or (get_ok and pattern.method == "GET")
     )
+
+
+_status_codes: dict[str, int] = {}
+"""WSGI status lines seen, with their code: parsing one costs more than looking it up."""
+_MAX_STATUS_LINES = 256
+
+
+def _status_code(status: object) -> int:
+    """The code of a WSGI status line (``"200 OK"``) or of an ASGI status that is no ``int``."""
+    if type(status) is str:
+        code = _status_codes.get(status)
+        if code is not None:
+            return code
+        code = int(status[:3] if status[3:4] == " " else status.split(None, 1)[0])
+        if len(_status_codes) < _MAX_STATUS_LINES:
+            _status_codes[status] = code  # a dict store is atomic: no lock needed
+        return code
+    if isinstance(status, str):
+        return int(status[:3] if status[3:4] == " " else status.split(None, 1)[0])
+    return int(status)  # type: ignore[call-overload,no-any-return]
 
 
 def _method(value: object) -> str:
@@ -335,38 +410,36 @@ def _path(value: object) -> str:
 # -- one request --------------------------------------------------------------------------------
 
 
-class HttpRequestScope(RequestScope):
-    """The request scope of the middleware: learns the route template lazily (ASGI frameworks
-    route after the middleware ran) and leads back to the :class:`RequestState`."""
-
-    __slots__ = ("state",)
-    syncs_count = True  # finish() writes the request's count on its span
-
-    def __init__(self, state: RequestState, method: str, path: str) -> None:
-        super().__init__(method=method, path=path)
-        self.state = state
-
-    def attributes(self) -> dict[str, str]:
-        self.state.refresh_route()
-        return super().attributes()
+_UNKNOWN: Any = object()
 
 
 def current_state() -> RequestState | None:
     """The :class:`RequestState` of the request being served here, if a middleware set one."""
     scope = current_request.get()
-    return scope.state if isinstance(scope, HttpRequestScope) else None
+    return scope if isinstance(scope, RequestState) else None
 
 
-class RequestState:
+class RequestState(RequestScope):
     """One request as the middleware follows it: rules held, body counted, status, timing.
+
+    It is also the request's :class:`~shadowguard._context.RequestScope` (the middleware puts it
+    in :data:`~shadowguard._context.current_request`): guarded calls read its route, which it
+    learns lazily (ASGI frameworks route after the middleware ran), and add to its count.
 
     Called by the middleware (``admit``, ``count_body``, ``response_start``, ``body_done``,
     ``raised``, ``finish``) and by framework adapters (``set_route``, ``attach_span``,
     ``settle``, ``release``, ``complete``). Only ``admit``, ``count_body`` and ``set_route``
     raise, in enforce mode and before the response started.
+
+    Slots, all set in ``__init__`` (``method``, ``path``, ``route`` and ``violations`` are the
+    scope's): on the request path reading a slot costs half what a class-level default does.
+    ``span`` is a property over the scope's slot, looked up only when needed.
     """
 
     __slots__ = (
+        "_parent",
+        "_snapshot",
+        "_span",
         "active",
         "awaiting_span",
         "body_bytes",
@@ -378,25 +451,21 @@ class RequestState:
         "guard",
         "held",
         "latency_done",
-        "method",
         "mode",
         "own",
-        "parent",
-        "path",
         "pending",
         "released",
         "resolver",
         "response_started",
         "rule",
-        "scope",
         "seen_exception",
-        "span",
         "started_ns",
-        "started_time_ns",
         "status",
         "status_done",
         "volume_done",
     )
+
+    syncs_count = True  # finish() writes the request's count on its span
 
     def __init__(
         self,
@@ -404,26 +473,26 @@ class RequestState:
         mode: Mode,
         method: str,
         path: str,
-        content_length: int | None,
-        resolver: Callable[[], str | None] | None,
+        content_length: Length = None,
+        resolver: Callable[[], str | None] | None = None,
     ) -> None:
         self.guard = guard
         self.mode = mode
         self.active = mode is not Mode.OFF
-        self.method = method
-        self.path = path
+        """False when the middleware's guard name is turned off: the route is still known."""
+        self.method: str = method
+        self.path: str = path
+        self.route = None
+        self.violations = 0
         self.content_length = content_length
         self.resolver = resolver
+        """Reads the template of the route the framework matched (ASGI), when asked."""
         self.declared = False
-        self.scope = HttpRequestScope(self, method, path)
-        self.started_time_ns = time.time_ns()
-        self.started_ns = _perf_ns()
-        self.parent = otel_context.get_current()
-        current = trace.get_current_span(self.parent)
-        self.span: Any = current if current.is_recording() else None
-        self.scope.span = self.span
+        """An adapter declared the route's assumptions: the resolver no longer decides the rule."""
         self.rule: Rule | None = None
-        self.held: list[Rule] = []
+        """The route rule in force (``None``: the app's)."""
+        self.held: tuple[Rule, ...] = ()
+        """The rules this request counts as in flight in."""
         self.body_bytes = 0
         self.status: int | None = None
         self.response_started = False
@@ -433,11 +502,48 @@ class RequestState:
         self.latency_done = False
         self.released = False
         self.finished = False
-        self.pending: list[Violation] = []
+        self.pending: Sequence[Violation] = ()
+        """Violations waiting for the request's span (replaced, never mutated)."""
         self.awaiting_span = False
         self.own: Any = None
+        """shadowguard's own span for the request, when one had to be opened."""
         self.error: AssumptionViolation | None = None
         self.seen_exception: BaseException | None = None
+        self._parent: otel_context.Context | None = None
+        self._span: Any = _UNKNOWN
+        self.started_ns = _perf_ns()
+        self._snapshot = contextvars.copy_context()  # O(1); read only if a span is needed
+
+    @property
+    def parent(self) -> otel_context.Context:
+        """The OpenTelemetry context the request came in with (then: its span's, once known)."""
+        parent = self._parent
+        if parent is None:
+            parent = self._parent = self._snapshot.run(otel_context.get_current)
+        return parent
+
+    @property
+    def span(self) -> Any:
+        """The request's span, if one records: looked up on first need (most requests never
+        need it), in the context the request came in with."""
+        span = self._span
+        if span is _UNKNOWN:
+            found = trace.get_current_span(self.parent)
+            span = self._span = found if found.is_recording() else None
+        return span
+
+    @span.setter
+    def span(self, span: Any) -> None:
+        self._span = span
+
+    @property
+    def scope(self) -> RequestState:
+        """The request scope guarded calls see: this state itself."""
+        return self
+
+    def attributes(self) -> dict[str, str]:
+        self.refresh_route()
+        return super().attributes()
 
     # -- what applies -------------------------------------------------------------------------
 
@@ -451,7 +557,7 @@ class RequestState:
         """Whether the end of the body matters (a latency budget or an in-flight limit)."""
         if self.limits.latency_ms is not None:
             return True
-        return any(rule.limits.max_in_flight is not None for rule in self.held)
+        return any(rule.limit is not None for rule in self.held)
 
     def _text(self, key: str) -> str:
         rule = self.rule
@@ -477,50 +583,53 @@ class RequestState:
             return
         found: list[Violation] = []
         try:
-            next(self.guard.checks)
-            app_rule = self.guard.app_rule
-            found += self._enter(app_rule)
-            rule = self.guard.match(self.method, None, self.path) if self.guard.patterns else None
-            if rule is not None:
-                self.rule = rule
-                found += self._enter(rule)
-            if self.guard.counts_body:
-                found += self._check_volume()
+            guard = self.guard
+            next(guard.checks)
+            self._enter(guard.app_rule, found)
+            if guard.patterns:
+                rule = guard.match(self.method, None, self.path)
+                if rule is not None:
+                    self.rule = rule
+                    self._enter(rule, found)
+            if guard.counts_body:
+                self._check_volume(found)
         except Exception as exc:
             internal_error("http.admit", exc)
         if found:
             self._report(found, may_raise=True)
 
-    def _enter(self, rule: Rule) -> list[Violation]:
+    def _enter(self, rule: Rule, found: list[Violation]) -> None:
         count = rule.enter()
-        self.held.append(rule)
-        limit = rule.limits.max_in_flight
-        if limit is None or count <= limit:
-            return []
-        text = rule.texts["max_in_flight"]
-        return [
+        self.held += (rule,)
+        if count is None or count <= rule.limit:  # type: ignore[operator]  # a count: a limit
+            return
+        limit = rule.limit
+        found.append(
             Violation(
                 guard=self.guard.name,
-                assumption=text,
+                assumption=rule.texts["max_in_flight"],
                 kind="concurrency",
                 mode=self.mode.value,
                 expected=f"<= {limit} in flight",
                 observed=f"{count} in flight",
             )
-        ]
+        )
 
-    def _check_volume(self) -> list[Violation]:
+    def _check_volume(self, found: list[Violation]) -> None:
         limit = self.limits.max_body_bytes
         if limit is None or self.volume_done:
-            return []
-        if self.content_length is not None and self.content_length > limit:
-            observed = f"{self.content_length} bytes"
+            return
+        declared = self.content_length
+        if callable(declared):  # read the header only now that a limit needs it
+            declared = self.content_length = declared()
+        if declared is not None and declared > limit:
+            observed = f"{declared} bytes"
         elif self.body_bytes > limit:
             observed = f"> {limit} bytes"
         else:
-            return []
+            return
         self.volume_done = True
-        return [self._violation("volume", "max_body_bytes", f"<= {limit} bytes", observed)]
+        found.append(self._violation("volume", "max_body_bytes", f"<= {limit} bytes", observed))
 
     def count_body(self, size: int) -> None:
         """Count request body bytes as the app reads them (never ahead of it)."""
@@ -529,7 +638,7 @@ class RequestState:
         found: list[Violation] = []
         try:
             self.body_bytes += size
-            found = self._check_volume()
+            self._check_volume(found)
         except Exception as exc:
             internal_error("http.body", exc)
         if found:
@@ -539,10 +648,14 @@ class RequestState:
         """The framework matched ``template``; ``options`` are the route's declared assumptions
         (a view decorator, a dependency). Switches the rule in force; may raise in enforce mode
         (in-flight or body limit of the route), before the response started."""
+        if options is None and self.rule is None and not self.guard.patterns:
+            if template is not None:  # no rule to switch to: only the name changes
+                self.route = template
+            return
         found: list[Violation] = []
         try:
             if template is not None:
-                self.scope.route = template
+                self.route = template
             if options is not None:
                 self.declared = True
             if not self.active:
@@ -553,26 +666,24 @@ class RequestState:
                 if options is not None
                 else self.guard.match(self.method, template, self.path)
             )
-            found = self._switch(rule)
+            self._switch(rule, found)
         except Exception as exc:
             internal_error("http.route", exc)
         if found:
             self._report(found, may_raise=True)
 
-    def _switch(self, rule: Rule | None) -> list[Violation]:
+    def _switch(self, rule: Rule | None, found: list[Violation]) -> None:
         if rule is self.rule:
-            return []
+            return
         previous = self.rule
         self.rule = rule
-        found: list[Violation] = []
         if not self.released:
             if previous is not None and previous in self.held:
-                self.held.remove(previous)
+                self.held = tuple(held for held in self.held if held is not previous)
                 previous.leave()
             if rule is not None:
-                found += self._enter(rule)
-        found += self._check_volume()
-        return found
+                self._enter(rule, found)
+        self._check_volume(found)
 
     def refresh_route(self) -> None:
         """Ask the resolver (ASGI: the framework's matched route) for the template. Never raises."""
@@ -581,36 +692,42 @@ class RequestState:
             return
         try:
             template = resolver()
-            if template is None or template == self.scope.route:
+            if template is None or template == self.route:
                 return
-            self.scope.route = template
+            self.route = template
             if self.active:
-                found = self._switch(self.guard.match(self.method, template, self.path))
+                found: list[Violation] = []
+                self._switch(self.guard.match(self.method, template, self.path), found)
                 if found:
                     self._report(found, may_raise=False)
         except Exception as exc:
             internal_error("http.resolve_route", exc)
+
+    def _route_rules(self) -> None:
+        """Before a check that depends on the rule in force: learn the route if a ``routes``
+        entry could match it (otherwise the route is only read when a report names it)."""
+        if self.resolver is not None and self.guard.patterns:
+            self.refresh_route()
 
     # -- the response goes out ------------------------------------------------------------------
 
     def response_start(self, status: object) -> None:
         """Status line sent (or, in WSGI, about to be): from now on nothing may raise."""
         self.response_started = True
-        if not self.active or self.status_done or self.error is not None:
-            return
+        if not self.active or self.status_done or self.finished or self.error is not None:
+            return  # finished: complete() already checked this status
         if self.seen_exception is not None and self._enforced():
             return
         found: list[Violation] = []
         try:
-            if type(status) is int:
-                code = status
-            elif isinstance(status, str):  # WSGI: "200 OK"
-                code = int(status[:3] if status[3:4] == " " else status.split(None, 1)[0])
-            else:
-                code = int(status)  # type: ignore[call-overload]
+            code = status if type(status) is int else _status_code(status)
             self.status = code
-            self.refresh_route()
-            threshold = self.limits.error_status
+            if self.resolver is not None and self.guard.patterns:
+                self.refresh_route()  # the route's rule may set another error_status
+            rule = self.rule
+            threshold = (
+                rule.limits if rule is not None else self.guard.app_rule.limits
+            ).error_status
             if threshold is not None and code >= threshold:
                 self.status_done = True
                 found.append(self._violation("status", "error_status", f"< {threshold}", str(code)))
@@ -625,9 +742,9 @@ class RequestState:
             return
         self.released = True
         try:
-            for rule in self.held:
+            held, self.held = self.held, ()
+            for rule in held:
                 rule.leave()
-            self.held.clear()
         except Exception as exc:
             internal_error("http.release", exc)
 
@@ -637,28 +754,29 @@ class RequestState:
         if self.latency_done:
             return
         self.latency_done = True
-        self.release()
-        found: list[Violation] = []
+        if not self.released:
+            self.release()
+        late: Violation | None = None
         try:
             elapsed = _perf_ns() - self.started_ns  # a broken clock is an internal fault
             if self.active:
                 if self.status is None:  # else response_start read the route, which is final
-                    self.refresh_route()
+                    self._route_rules()
                 rule = self.rule
-                budget = (rule or self.guard.app_rule).limits.latency_ms
-                if budget is not None and elapsed > budget * 1_000_000:
-                    found.append(
-                        self._violation(
-                            "latency", "latency_ms", f"<= {budget:g} ms", f"{elapsed / 1e6:.1f} ms"
-                        )
+                budget = (rule if rule is not None else self.guard.app_rule).latency_ns
+                if budget is not None and elapsed > budget:
+                    ms = budget / 1_000_000
+                    late = self._violation(
+                        "latency", "latency_ms", f"<= {ms:g} ms", f"{elapsed / 1e6:.1f} ms"
                     )
-            span = None if found else self.span
-            if span is not None and self.scope.violations and span.is_recording():
-                self._sync_count(span)  # OpenTelemetry's ASGI server span ends with the body
+            if self.violations and late is None:
+                span = self.span
+                if span is not None and span.is_recording():
+                    self._sync_count(span)  # OpenTelemetry's ASGI server span ends with the body
         except Exception as exc:
             internal_error("http.latency", exc)
-        if found:
-            self._report(found, may_raise=False)
+        if late is not None:
+            self._report([late], may_raise=False)
 
     def raised(self, exc: BaseException) -> None:
         """The app raised ``exc``. Before the response started an ``Exception`` means the
@@ -677,7 +795,7 @@ class RequestState:
             return
         found: list[Violation] = []
         try:
-            self.refresh_route()
+            self._route_rules()
             threshold = self.limits.error_status
             if threshold is not None and threshold <= 500:
                 self.status_done = True
@@ -703,15 +821,23 @@ class RequestState:
 
     def finish(self) -> None:
         """The request ended: release, check latency, report what waited, count on the span,
-        end shadowguard's own span if it opened one."""
+        end shadowguard's own span if it opened one. A quiet request stops at the clock."""
         if self.finished:
             return
         self.finished = True
-        self.body_done()
-        try:
+        if not self.latency_done:
+            self.body_done()
+        if self.awaiting_span:
             self.awaiting_span = False
-            pending, self.pending = self.pending, []
-            violated = bool(pending) or (self.span is None and self.scope.violations > 0)
+        if self.pending or self.violations or self.own is not None:
+            self._wrap_up()
+
+    def _wrap_up(self) -> None:
+        try:
+            pending = self.pending
+            if pending:
+                self.pending = []
+            violated = bool(pending) or (self.violations > 0 and self.span is None)
             if violated or self.own is not None or self.span is not None:
                 target = self._target(open_own=violated)
             else:
@@ -737,10 +863,10 @@ class RequestState:
             if self._live_span() is not None or self.own is not None:
                 return
             self.span = span
-            self.scope.span = span
-            self.parent = trace.set_span_in_context(span)
-            pending, self.pending = self.pending, []
+            self._parent = trace.set_span_in_context(span)
+            pending = self.pending
             if pending:
+                self.pending = []
                 self._emit(pending, span)
             self._sync_count(span)
         except Exception as exc:
@@ -752,8 +878,9 @@ class RequestState:
         self.attach_span(span)
         try:
             self.awaiting_span = False
-            pending, self.pending = self.pending, []
+            pending = self.pending
             if pending:
+                self.pending = []
                 self._emit(pending, self._target(open_own=True))
         except Exception as exc:
             internal_error("http.settle", exc)
@@ -775,7 +902,7 @@ class RequestState:
     def _report(self, violations: list[Violation], *, may_raise: bool) -> None:
         try:
             if self.awaiting_span and self._live_span() is None:
-                self.pending.extend(violations)
+                self.pending = [*self.pending, *violations]
             else:
                 self._emit(violations, self._target(open_own=True))
         except Exception as exc:
@@ -784,8 +911,8 @@ class RequestState:
             self.error = AssumptionViolation(violations)
             raise self.error
 
-    def _emit(self, violations: list[Violation], span: Any) -> None:
-        token = current_request.set(self.scope)
+    def _emit(self, violations: Sequence[Violation], span: Any) -> None:
+        token = current_request.set(self)
         try:
             with trace.use_span(
                 span, end_on_exit=False, record_exception=False, set_status_on_exception=False
@@ -796,7 +923,7 @@ class RequestState:
         self._sync_count(span)
 
     def _sync_count(self, span: Any) -> None:
-        count = self.scope.violations
+        count = self.violations
         if count and span.is_recording():
             span.set_attribute(_otel.COUNT_ATTRIBUTE, count)
 
@@ -808,10 +935,11 @@ class RequestState:
         parent = parent_span.get_span_context()
         if parent.is_valid and not parent.trace_flags.sampled:
             return parent_span
+        started = time.time_ns() - (_perf_ns() - self.started_ns)  # wall clock: only now
         self.own = _otel._get_tracer().start_span(
             f"shadowguard {self.guard.name}",
             context=self.parent,
-            start_time=self.started_time_ns,
-            attributes=self.scope.attributes(),
+            start_time=started,
+            attributes=self.attributes(),
         )
         return self.own

@@ -66,13 +66,13 @@ class GuardMiddleware:
         state = self.guard.start(
             scope.get("method"),
             scope.get("path"),
-            _content_length(scope),
+            lambda: _content_length(scope),  # the headers are read only if a body limit applies
             _route_resolver(scope),
         )
         if state is None:
             await self.app(scope, receive, send)
             return
-        token = current_request.set(state.scope)
+        token = current_request.set(state)
         try:
             state.admit()
             await self.app(scope, _receive(state, receive), _send(state, send))
@@ -105,13 +105,14 @@ def _receive(state: RequestState, receive: Receive) -> Receive:
 def _send(state: RequestState, send: Send) -> Send:
     async def watching_send(message: Message) -> None:
         kind = message.get("type")
-        if kind == "http.response.start":
+        if kind == "http.response.body":
+            if not message.get("more_body", False):
+                # Checked as the last chunk is handed over: OpenTelemetry's ASGI middleware
+                # ends the server span as soon as it is sent.
+                state.body_done()
+        elif kind == "http.response.start":
             state.response_start(message.get("status"))
-        elif (kind == "http.response.body" and not message.get("more_body", False)) or (
-            kind == "http.response.pathsend"
-        ):
-            # Checked as the last chunk is handed over: OpenTelemetry's ASGI middleware ends
-            # the server span as soon as it is sent.
+        elif kind == "http.response.pathsend":
             state.body_done()
         try:
             await send(message)

@@ -61,20 +61,23 @@ class GuardMiddleware:
         )
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
-        state = self.guard.start(
-            environ.get("REQUEST_METHOD"), _path(environ), _content_length(environ)
+        guard = self.guard
+        state = guard.start(
+            environ.get("REQUEST_METHOD"), _path(environ), lambda: _content_length(environ)
         )
         if state is None:
             return self.app(environ, start_response)
-        state.awaiting_span = self.awaits_span
-        if self.guard.counts_body and state.active:
+        if self.awaits_span:
+            state.awaiting_span = True
+        if guard.counts_body and state.active:
             stream = environ.get("wsgi.input")
             if stream is not None:
                 environ["wsgi.input"] = CountingInput(stream, state)
-        token = current_request.set(state.scope)
+        body = Body(state, start_response)
+        token = current_request.set(state)
         try:
             state.admit()
-            result = self.app(environ, _start_response(state, start_response))
+            result = self.app(environ, body.start_response)
         except BaseException as exc:
             state.raised(exc)
             state.finish()
@@ -91,53 +94,60 @@ class GuardMiddleware:
         ):
             state.finish()
             return result
-        return Body(result, state)
+        body.result = result
+        return body
 
 
-def _start_response(state: RequestState, start_response: StartResponse) -> StartResponse:
-    def watching_start_response(status: str, headers: Any, *exc_info: Any) -> Any:
-        state.response_start(status)
-        return start_response(status, headers, *exc_info)
-
-    return watching_start_response
+_END = object()
+"""What ``next(iterator, _END)`` gives at the end: no ``StopIteration`` raised and caught."""
 
 
 class Body:
-    """The app's response iterable, passed through chunk by chunk.
+    """The app's response: its ``start_response`` watched, its iterable passed through chunk by
+    chunk (one object per request for both).
 
     The request context is set while the app's iterable runs; the request ends at exhaustion
     or ``close()``, whichever comes first (test clients often never close); the app's ``close()``
     is called exactly once.
     """
 
-    __slots__ = ("_closed", "_iterator", "_result", "_state")
+    __slots__ = ("_closed", "_iterator", "_start_response", "_state", "result")
 
-    def __init__(self, result: Iterable[bytes], state: RequestState) -> None:
-        self._result = result
+    def __init__(self, state: RequestState, start_response: StartResponse) -> None:
         self._state = state
+        self._start_response = start_response
+        self.result: Iterable[bytes] = ()
+        """The app's iterable, set once the app returned it."""
         self._iterator: Iterator[bytes] | None = None
         self._closed = False
+
+    def start_response(self, status: str, headers: Any, *exc_info: Any) -> Any:
+        """The ``start_response`` the app gets: the status is checked, then the server's called."""
+        self._state.response_start(status)
+        return self._start_response(status, headers, *exc_info)
 
     def __iter__(self) -> Body:
         return self
 
     def __next__(self) -> bytes:
         state = self._state
-        token = current_request.set(state.scope)
+        token = current_request.set(state)
         try:
             iterator = self._iterator
             if iterator is None:
-                iterator = self._iterator = iter(self._result)
-            return next(iterator)
-        except StopIteration:
-            state.finish()
-            raise
+                iterator = self._iterator = iter(self.result)
+            chunk = next(iterator, _END)
+            if chunk is _END:
+                state.finish()
         except BaseException as exc:
             state.raised(exc)
             state.finish()
             raise
         finally:
             current_request.reset(token)
+        if chunk is _END:
+            raise StopIteration
+        return chunk  # type: ignore[return-value]
 
     def close(self) -> None:
         """Close the app's iterable once, then end the request."""
@@ -145,11 +155,13 @@ class Body:
             return
         self._closed = True
         state = self._state
-        token = current_request.set(state.scope)
+        close = getattr(self.result, "close", None)
+        if close is None:
+            state.finish()
+            return
+        token = current_request.set(state)
         try:
-            close = getattr(self._result, "close", None)
-            if close is not None:
-                close()
+            close()
         finally:
             state.finish()
             current_request.reset(token)
@@ -189,7 +201,10 @@ class CountingInput:
 
 
 def _path(environ: Environ) -> str:
-    raw = str(environ.get("SCRIPT_NAME") or "") + str(environ.get("PATH_INFO") or "")
+    raw = environ.get("PATH_INFO")
+    script = environ.get("SCRIPT_NAME")
+    if script or type(raw) is not str:
+        raw = str(script or "") + str(raw or "")
     if raw.isascii():
         return raw  # the same in latin-1 and UTF-8
     try:

@@ -148,11 +148,12 @@ class _Installation:
         options: dict[str, Any] | None = None
         template: str | None = None
         try:
-            rule = request.url_rule
-            template = rule.rule if rule is not None else None
-            view = sender.view_functions.get(request.endpoint) if request.endpoint else None
-            declared = getattr(view, ROUTE_ATTRIBUTE, None)
-            options = declared if isinstance(declared, dict) else None
+            rule = request.url_rule  # one look-up through the request proxy: they cost
+            if rule is not None:
+                template = rule.rule
+                view = sender.view_functions.get(rule.endpoint)
+                declared = getattr(view, ROUTE_ATTRIBUTE, None)
+                options = declared if isinstance(declared, dict) else None
         except Exception as exc:
             internal_error("flask.request_started", exc)
         state.set_route(template, options)
