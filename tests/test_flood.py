@@ -9,12 +9,13 @@ stays what the contract says.
 from __future__ import annotations
 
 import io
+import time
 from typing import Any
 
 import pytest
 from opentelemetry.instrumentation.wsgi import OpenTelemetryMiddleware
 
-from shadowguard import AssumptionViolation, _otel, _report, assume, configure, guarded
+from shadowguard import AssumptionViolation, _otel, _report, _tallies, assume, configure, guarded
 from shadowguard._context import RequestScope, current_request
 from shadowguard.testing import capture_violations
 from shadowguard.wsgi import GuardMiddleware
@@ -146,3 +147,49 @@ def test_remembered_shapes_and_attributes_stay_bounded(otel: Any) -> None:
     assert len(take.__shadowguard__.made) <= 64
     _otel.reset()
     assert not _otel._attributes
+
+
+def test_a_flood_past_the_cap_and_the_rate_limit_counts_every_violation(
+    otel: Any, logs: list[dict[str, Any]]
+) -> None:
+    """Past the event cap and with its log held back a violation writes nothing, yet every one
+    is in the metric, the request span's count and the next log line's ``suppressed``."""
+    now = [1000.0]
+    _report.log_limiter.clock = lambda: now[0]
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        for _ in range(100):
+            notify({"email": None})
+        start_response("200 OK", [])
+        return [b"ok"]
+
+    served = OpenTelemetryMiddleware(GuardMiddleware(app), tracer_provider=otel.tracer_provider)
+    try:
+        assert request(served) == b"ok"
+        now[0] += 60.0
+        notify({"email": None})
+    finally:
+        _report.log_limiter.clock = time.monotonic
+    (span,) = [s for s in otel.spans() if s.kind.name == "SERVER"]
+    assert (len(span.events), span.attributes["shadowguard.violations"]) == (32, 100)
+    key = (
+        ("shadowguard.assumption", "not_none(user.email)"),
+        ("shadowguard.guard", "flood.notify"),
+        ("shadowguard.kind", "nullability"),
+    )
+    assert otel.metric("shadowguard.violations")[key] == 101
+    entries = [e for e in logs if e["event"] == "assumption_violated"]
+    assert [e["suppressed"] for e in entries] == [0, 99]
+
+
+def test_a_reset_forgets_the_series_a_repeated_violation_counted_into() -> None:
+    """Reporting keeps each repeated violation's counter; a reset of the tallies (tests) still
+    starts every series again from zero, and only the ones reported since are listed."""
+    key = ("flood.notify", "nullability", "not_none(user.email)")
+    notify({"email": None})
+    notify({"email": None})
+    assert _tallies.violation_counts()[key] == 2
+    _tallies.reset()
+    assert _tallies.violation_counts() == {}
+    notify({"email": None})
+    assert _tallies.violation_counts() == {key: 1}

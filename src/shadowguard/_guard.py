@@ -195,7 +195,7 @@ class Guard:
         self.gen = -1
         self.off = False
         self.mode = Mode.OBSERVE
-        self.made: dict[tuple[int, str, Mode], tuple[Assumption, Violation]] = {}
+        self.made: dict[tuple[int, str], tuple[Assumption, Mode, Violation]] = {}
         self.enforce = False
         self._set_plan((), None)
         with _registry_lock:
@@ -395,30 +395,45 @@ class Guard:
     # -- the per-call path ------------------------------------------------------------------------
 
     def violation(self, assumption: Assumption, observed: str, call: Call | None) -> Violation:
-        """A :class:`Violation` of ``assumption``; the value only when capture is on."""
-        value = None
-        if settings.capture_values and call is not None:
-            try:
-                raw = assumption.capture(call)
-                from shadowguard._paths import MISSING
+        """A :class:`Violation` of ``assumption``; the value only when capture is on.
 
-                if raw is not MISSING:
-                    value = capture(raw, assumption.path)
-            except Exception as exc:
-                internal_error("guard.capture", exc)
-        key: tuple[int, str, Mode] | None = None
-        if value is None and type(observed) is str:  # the same violation again: reuse it
-            key = (id(assumption), observed, self.mode)
-            known = self.made.get(key)
-            if known is not None and known[0] is assumption:
-                return known[1]
+        The same violation again (a flood) is the one made before: reporting keeps what it
+        prepared for it by identity, so a repeat costs a dict lookup here and there."""
+        if settings.capture_values and call is not None:
+            value = self._captured(assumption, call)
+            if value is not None:
+                return self._make(assumption, observed, value)
+        if type(observed) is not str:  # a Finding: this call's own text, expectation and path
+            return self._make(assumption, observed, None)
+        key = (id(assumption), observed)
+        known = self.made.get(key)
+        if known is not None and known[0] is assumption and known[1] is self.mode:
+            return known[2]
+        violation = self._make(assumption, observed, None)
+        if len(self.made) >= _MADE_MAX:
+            self.made.clear()
+        self.made[key] = (assumption, self.mode, violation)
+        return violation
+
+    def _captured(self, assumption: Assumption, call: Call) -> str | None:
+        try:
+            raw = assumption.capture(call)
+            from shadowguard._paths import MISSING
+
+            if raw is not MISSING:
+                return capture(raw, assumption.path)
+        except Exception as exc:
+            internal_error("guard.capture", exc)
+        return None
+
+    def _make(self, assumption: Assumption, observed: str, value: str | None) -> Violation:
         text, expected, path = assumption.text, assumption.expected, assumption.path
         if isinstance(observed, Finding):  # this call's own text, expectation and path
             text = observed.assumption or text
             expected = observed.expected or expected
             path = observed.path or path
             observed = str(observed)
-        violation = Violation(
+        return Violation(
             guard=self.name,
             assumption=text,
             kind=assumption.kind,
@@ -428,11 +443,6 @@ class Guard:
             path=path,
             value=value,
         )
-        if key is not None:
-            if len(self.made) >= _MADE_MAX:
-                self.made.clear()
-            self.made[key] = (assumption, violation)
-        return violation
 
     def _run(self, assumptions: Sequence[Assumption], call: Call) -> None:
         for assumption in assumptions:
@@ -468,6 +478,25 @@ class Guard:
         not repeat); empty when one of its checks raised: then everything runs again here.
         ``checked`` is the sampling decision when the caller already drew it.
         """
+        if verdict and self.fast is not None:
+            # The light plan, whose generated checker found violations: nothing else runs
+            # before the call, so the ``Call`` only carries them (and the start time).
+            call = Call(self.binder, args, kwargs)
+            violations: list[Violation] = []
+            try:
+                for assumption, observed in verdict:
+                    violations.append(self.violation(assumption, observed, call))
+            except Exception as exc:
+                internal_error(f"guard {self.name} begin", exc)
+            call.violations = violations
+            try:  # an own span must cover the call, whatever breaks later
+                call.started_ns = _perf_ns()
+            except Exception as exc:
+                _clock_fault(exc)
+            if violations and self.enforce:
+                self._emit(call)
+                raise AssumptionViolation(violations)
+            return call
         if checked is None:
             rate = self.rate
             checked = rate >= 1.0 or _random() < rate
@@ -577,16 +606,23 @@ class Guard:
 
     def returned(self, call: Call, result: Any) -> None:
         """After a normal return (or generator exhaustion). Raises only in enforce mode."""
-        already = len(call.violations) if call.violations else 0
+        violations = call.violations
+        already = len(violations) if violations else 0
         try:
-            if call.started_ns:
-                call.elapsed_ns = _perf_ns() - call.started_ns
+            started = call.started_ns
+            if started:
+                call.elapsed_ns = _perf_ns() - started
             if call.in_flight:
                 self._leave(call)
             call.result = result
             if call.checked:
-                if self.return_check is not None:
-                    observed = self.return_check.observe(result)
+                check = self.return_check
+                if check is not None:
+                    try:  # isinstance raises for proxies whose __class__ raises (LocalProxy...)
+                        passes = self.return_deep is None and isinstance(result, check.outer)
+                    except Exception:
+                        passes = False  # the check itself decides, inside this fault handler
+                    observed = None if passes else check.observe(result)
                     if observed is not None:
                         assumption = self._return_assumption()
                         if assumption is not None:
@@ -599,9 +635,14 @@ class Guard:
                 self._note_run_time(call.elapsed_ns)
         except Exception as exc:
             internal_error(f"guard {self.name} returned", exc)
-        self._emit(call)
-        if self.enforce and call.violations and len(call.violations) > already:
-            raise AssumptionViolation(call.violations[already:])
+        violations = call.violations
+        if violations:
+            try:
+                _report.emit(self.name, violations, self.code, call.started_ns or None)
+            except Exception as exc:  # pragma: no cover - emit isolates its sinks
+                internal_error("guard.emit", exc)
+            if self.enforce and len(violations) > already:
+                raise AssumptionViolation(violations[already:])
 
     def raised(self, call: Call, exc: BaseException) -> None:
         """After the function raised ``exc``. Raises ``AssumptionViolation`` from it only in

@@ -6,28 +6,31 @@ dict update, not an OTel call. Only the OpenTelemetry *API* is imported: the hos
 
 from __future__ import annotations
 
+import itertools
 import os
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from threading import get_ident
 from typing import Any
 
-from opentelemetry import metrics, trace
+from opentelemetry import context, metrics, trace
 
 from shadowguard import _tallies
 from shadowguard._config import add_listener, settings
+from shadowguard._context import RequestScope
 from shadowguard._faults import internal_error
 from shadowguard._violation import Violation
 
-__all__ = ["MAX_EVENTS_PER_SPAN", "emit_spans", "ensure_instruments"]
+__all__ = ["MAX_EVENTS_PER_SPAN", "Sending", "emit_spans", "ensure_instruments", "sending"]
 
 MAX_EVENTS_PER_SPAN = 32
 EVENT_NAME = "shadowguard.violation"
 COUNT_ATTRIBUTE = "shadowguard.violations"
 _MAX_TRACKED_SPANS = 4096
 
-_span_counts: OrderedDict[tuple[int, int], int] = OrderedDict()
+_span_counts: OrderedDict[tuple[int, int], itertools.count[int]] = OrderedDict()
 _lock = threading.Lock()
 _tracer: tuple[Any, Any] | None = None
 _instrumented: list[Any] = []
@@ -38,6 +41,7 @@ def _after_fork_in_child() -> None:
     """A forked child starts with a fresh lock (another thread may have held it at fork)."""
     global _lock
     _lock = threading.Lock()
+    sending.clear()  # the forking thread may have been sending; it is not, in the child
 
 
 if hasattr(os, "register_at_fork"):
@@ -100,71 +104,121 @@ def _attributes_of(
     return {**base, **extra} if extra else dict(base)
 
 
-Extra = Callable[[], "dict[str, str] | None"]
-"""The request's attributes (``http.route``...), computed only when an event needs them."""
+def request_attributes(scope: RequestScope | None) -> dict[str, str] | None:
+    """The request's attributes for events and logs (``http.route``...), if one is served."""
+    if scope is None:
+        return None
+    try:
+        return scope.attributes()
+    except Exception as exc:
+        internal_error("report.request", exc)
+        return None
 
 
-def _no_extra() -> None:
-    return None
+sending: set[int] = set()
+"""Threads now inside the host's telemetry (adding events, starting spans, logging). A guarded
+call made there, by a span processor or a log handler, is counted but not reported again, or
+it would recurse; only sending marks a thread, so a flood that sends nothing never does."""
 
 
-_last_key: tuple[Any, tuple[int, int]] = (None, (0, 0))
-"""The last span counted and its key: a flood on one span skips building the key each time."""
+class Sending:
+    """``with Sending():`` around calls into the host's telemetry (see :data:`sending`)."""
+
+    __slots__ = ("ident",)
+
+    def __enter__(self) -> None:
+        ident = get_ident()
+        self.ident = None if ident in sending else ident  # nested: the outer one unmarks
+        sending.add(ident)
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self.ident is not None:
+            sending.discard(self.ident)
 
 
-def _count_key(span: Any) -> tuple[int, int]:
-    global _last_key
-    last = _last_key
+_last_context: tuple[Any, Any] = (None, None)
+"""The last OTel context seen and its current span: a flood within one skips the lookup."""
+
+
+def _current_span() -> Any:
+    global _last_context
+    current = context.get_current()
+    last = _last_context
+    if last[0] is current:  # contexts are immutable: the same one has the same span
+        return last[1]
+    span = trace.get_current_span(current)
+    _last_context = (current, span)
+    return span
+
+
+_last_span: tuple[Any, itertools.count[int]] = (None, itertools.count())
+"""The last span counted and its counter: a flood on one span skips the key and the lock."""
+
+
+def _span_counter(span: Any) -> itertools.count[int]:
+    """The counter of the violations reported on ``span`` (``next`` gives how many came
+    before: atomic, so that exactly the first 32 get events, whatever the threads)."""
+    global _last_span
+    last = _last_span
     if last[0] is span:
         return last[1]
-    context = span.get_span_context()
-    key = (context.trace_id, context.span_id)
-    _last_key = (span, key)
-    return key
+    span_context = span.get_span_context()
+    key = (span_context.trace_id, span_context.span_id)
+    with _lock:
+        counter = _span_counts.get(key)
+        if counter is None:
+            counter = _span_counts[key] = itertools.count()
+            if len(_span_counts) > _MAX_TRACKED_SPANS:
+                _span_counts.popitem(last=False)
+        else:
+            _span_counts.move_to_end(key)
+    _last_span = (span, counter)
+    return counter
 
 
 def add_events(
     span: Any,
     violations: Sequence[Violation],
     code: dict[str, Any],
-    extra: Extra = _no_extra,
+    scope: RequestScope | None = None,
     synced: Any = None,
 ) -> None:
     """Add events to ``span`` (at most 32 per span; the rest only count) and update its count.
 
     Past the cap a violation costs a count: ``synced`` is the span whose owner (the request's
-    middleware) writes the final count itself, so it is not written again for each one."""
-    key = _count_key(span)
-    with _lock:
-        before = _span_counts.get(key, 0)
-        total = before + len(violations)
-        _span_counts[key] = total
-        if before:
-            _span_counts.move_to_end(key)
-        elif len(_span_counts) > _MAX_TRACKED_SPANS:
-            _span_counts.popitem(last=False)
-    if before >= MAX_EVENTS_PER_SPAN:
-        if span is not synced:
+    middleware) writes the final count itself, so nothing is written for it then."""
+    counter = _span_counter(span)
+    if len(violations) == 1:
+        before = next(counter)
+        if before >= MAX_EVENTS_PER_SPAN and span is synced:
+            return  # a flood on the request's span: counted, nothing to write
+        taken = [before]
+    else:
+        taken = [next(counter) for _ in violations]
+    room = sum(1 for n in taken if n < MAX_EVENTS_PER_SPAN)
+    total = max(taken) + 1
+    with Sending():
+        if room:
+            extra = request_attributes(scope)
+            for violation in violations[:room]:
+                span.add_event(EVENT_NAME, attributes=_attributes_of(violation, code, extra))
             span.set_attribute(COUNT_ATTRIBUTE, total)
-        return
-    attributes = extra()
-    for violation in violations[: MAX_EVENTS_PER_SPAN - before]:
-        span.add_event(EVENT_NAME, attributes=_attributes_of(violation, code, attributes))
-    span.set_attribute(COUNT_ATTRIBUTE, total)
+        elif span is not synced:
+            span.set_attribute(COUNT_ATTRIBUTE, total)
 
 
 def emit_spans(
     guard_name: str,
     violations: Sequence[Violation],
     code: dict[str, Any],
-    extra: Extra = _no_extra,
+    scope: RequestScope | None = None,
     started_perf_ns: int | None = None,
     synced: Any = None,
 ) -> None:
     """Put the events on the current recording span, else on an own span covering the call."""
-    current = trace.get_current_span()
+    current = _current_span()
     if current.is_recording():
-        add_events(current, violations, code, extra, synced)
+        add_events(current, violations, code, scope, synced)
         return
     if current.get_span_context().is_valid and not current.get_span_context().trace_flags.sampled:
         return  # the trace was sampled out: the host asked for no spans here; metrics still count
@@ -172,12 +226,13 @@ def emit_spans(
     start = now
     if started_perf_ns:
         start = now - max(0, time.perf_counter_ns() - started_perf_ns)
-    span = _get_tracer().start_span(f"shadowguard {guard_name}", start_time=start)
-    try:
-        if span.is_recording():
-            add_events(span, violations, code, extra)
-    finally:
-        span.end(end_time=now)
+    with Sending():
+        span = _get_tracer().start_span(f"shadowguard {guard_name}", start_time=start)
+        try:
+            if span.is_recording():
+                add_events(span, violations, code, scope)
+        finally:
+            span.end(end_time=now)
 
 
 # -- metrics ------------------------------------------------------------------------------------
@@ -257,8 +312,9 @@ add_listener(_on_settings_changed)
 
 def reset() -> None:
     """Forget span counts and instrumented providers (tests)."""
-    global _tracer, _last_key
-    _last_key = (None, (0, 0))
+    global _tracer, _last_context, _last_span
+    _last_context = (None, None)
+    _last_span = (None, itertools.count())
     _attributes.clear()
     with _lock:
         _span_counts.clear()

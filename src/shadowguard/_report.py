@@ -6,11 +6,12 @@ others still run. Logs are rate limited per fingerprint, with a bounded number o
 
 from __future__ import annotations
 
+import itertools
 import os
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
+from threading import get_ident
 from typing import Any
 
 from shadowguard import _log, _otel, _tallies
@@ -40,18 +41,33 @@ def remove_listener(listener: Listener) -> None:
         _listeners = tuple(item for item in _listeners if item is not listener)
 
 
+class _Fingerprint:
+    """The rate limit state of one fingerprint: when it was last logged, and a counter of the
+    ones held back since (``next`` is atomic: holding one back takes no lock)."""
+
+    __slots__ = ("held", "last", "taken")
+
+    def __init__(self, now: float) -> None:
+        self.last = now
+        self.held = itertools.count()
+        self.taken = 0  # the counter's value when it was last logged
+
+
 class RateLimiter:
     """First occurrence of a fingerprint passes at once, then at most one per ``interval``.
 
     New fingerprints are themselves limited to ``max_new`` per ``interval``: beyond the
     ``max_keys`` remembered, an endless stream of distinct ones (a class made per request) would
-    otherwise pass every time. Those held back are counted for :meth:`take_held`."""
+    otherwise pass every time. Those held back are counted for :meth:`take_held`.
+
+    Holding a known fingerprint back (the flood) reads a dict and advances a counter, without
+    the lock; the lock serialises what changes the state (admitting, remembering, forgetting)."""
 
     def __init__(self, interval: float = 60.0, max_keys: int = 1024, max_new: int = 256) -> None:
         self.interval = interval
         self.max_keys = max_keys
         self.max_new = max_new
-        self._state: OrderedDict[tuple[str, ...], list[float]] = OrderedDict()
+        self._state: dict[tuple[str, ...], _Fingerprint] = {}  # least recently logged first
         self._lock = threading.Lock()
         self._window_start = float("-inf")
         self._window_new = 0  # new fingerprints admitted in the current window
@@ -62,27 +78,35 @@ class RateLimiter:
     def admit(self, key: tuple[str, ...]) -> int | None:
         """``None`` to hold this one back, else how many were held back since the last one."""
         now = self.clock()
+        state = self._state.get(key)
+        if state is not None and now - state.last < self.interval:
+            next(state.held)
+            return None
         with self._lock:
             state = self._state.get(key)
             if state is None:
-                if now - self._window_start >= self.interval:
-                    self._held += self._window_held
-                    self._window_start, self._window_new, self._window_held = now, 0, 0
-                if self._window_new >= self.max_new:
-                    self._window_held += 1
-                    return None
-                self._window_new += 1
-                self._state[key] = [now, 0.0]
-                while len(self._state) > self.max_keys:
-                    self._state.popitem(last=False)
-                return 0
-            self._state.move_to_end(key)
-            if now - state[0] >= self.interval:
-                suppressed = int(state[1])
-                state[0], state[1] = now, 0.0
-                return suppressed
-            state[1] += 1
+                return self._admit_new(key, now)
+            if now - state.last < self.interval:  # another thread admitted it meanwhile
+                next(state.held)
+                return None
+            held = _tallies.counted(state.held)
+            suppressed, state.taken, state.last = held - state.taken, held, now
+            del self._state[key]  # to the end: the least recently logged are forgotten first
+            self._state[key] = state
+            return suppressed
+
+    def _admit_new(self, key: tuple[str, ...], now: float) -> int | None:
+        if now - self._window_start >= self.interval:
+            self._held += self._window_held
+            self._window_start, self._window_new, self._window_held = now, 0, 0
+        if self._window_new >= self.max_new:
+            self._window_held += 1
             return None
+        self._window_new += 1
+        self._state[key] = _Fingerprint(now)
+        while len(self._state) > self.max_keys:
+            del self._state[next(iter(self._state))]
+        return 0
 
     def take_held(self) -> int:
         """New fingerprints held back in windows that have ended, since the last call."""
@@ -116,8 +140,6 @@ def _after_fork_in_child() -> None:
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
-_reporting = threading.local()
-"""``active`` while this thread is inside the span and log sinks."""
 
 
 _MASKED_MAX = 1024
@@ -136,29 +158,31 @@ def fingerprint(violation: Violation) -> tuple[str, str, str]:
     return (violation.guard, violation.assumption, masked)
 
 
-class _Extra:
-    """The request's attributes for events and logs, read on first need: a flood past the
-    span's event cap and the log rate limit never needs them."""
+class _Prepared:
+    """What reporting one violation needs, made once: guards reuse a violation that repeats."""
 
-    __slots__ = ("scope", "value")
+    __slots__ = ("epoch", "fingerprint", "tally", "violation")
 
-    def __init__(self, scope: RequestScope) -> None:
-        self.scope: RequestScope | None = scope
-        self.value: dict[str, str] | None = None
-
-    def __call__(self) -> dict[str, str] | None:
-        scope = self.scope
-        if scope is not None:
-            self.scope = None
-            try:
-                self.value = scope.attributes()
-            except Exception as exc:
-                internal_error("report.request", exc)
-        return self.value
+    def __init__(self, violation: Violation) -> None:
+        self.violation = violation
+        self.epoch = _tallies.epoch
+        self.tally = _tallies.violation_counter(
+            violation.guard, violation.kind, violation.assumption
+        )
+        self.fingerprint = fingerprint(violation)
 
 
-def _no_extra() -> None:
-    return None
+_PREPARED_MAX = 1024
+_prepared: dict[int, _Prepared] = {}
+"""Per violation (by ``id``, checked by identity), bounded: cleared when full."""
+
+
+def _prepare(violation: Violation) -> _Prepared:
+    prepared = _Prepared(violation)
+    if len(_prepared) >= _PREPARED_MAX:
+        _prepared.clear()
+    _prepared[id(violation)] = prepared
+    return prepared
 
 
 def emit(
@@ -167,18 +191,22 @@ def emit(
     code: dict[str, Any],
     started_perf_ns: int | None = None,
 ) -> None:
-    """Report ``violations`` of one call everywhere. Never raises."""
+    """Report ``violations`` of one call everywhere. Never raises.
+
+    A flood (events capped on the span, logs held back) costs counter updates and a look at the
+    current span: the request's attributes and the events' are only built for what is sent."""
+    prepared: list[_Prepared] = []
     for violation in violations:
         try:
-            _tallies.count_violation(violation.guard, violation.kind, violation.assumption)
-        except Exception as exc:  # pragma: no cover - a dict update
+            known = _prepared.get(id(violation))
+            if known is None or known.violation is not violation or known.epoch != _tallies.epoch:
+                known = _prepare(violation)
+            next(known.tally)
+            prepared.append(known)
+        except Exception as exc:
             internal_error("report.tally", exc)
-    for listener in _listeners:
-        for violation in violations:
-            try:
-                listener(violation)
-            except Exception as exc:
-                internal_error("report.listener", exc)
+    if _listeners:
+        _notify(violations)
     scope = current_request.get()
     synced: Any = None  # the request's span, when its middleware writes the count at the end
     if scope is not None:
@@ -188,47 +216,46 @@ def emit(
                 synced = scope.span
         except Exception as exc:
             internal_error("report.request", exc)
-    extra: _otel.Extra = _no_extra if scope is None else _Extra(scope)
-    if getattr(_reporting, "active", False):
+    if _otel.sending and get_ident() in _otel.sending:
         # A guarded call made by the host's own telemetry pipeline while this thread reports
         # (a span processor, a log handler): counted above, not re-reported, or it would recurse.
         return
-    _reporting.active = True
     try:
-        _emit_spans_and_logs(guard_name, violations, code, started_perf_ns, extra, synced)
-    finally:
-        _reporting.active = False
-
-
-def _emit_spans_and_logs(
-    guard_name: str,
-    violations: Sequence[Violation],
-    code: dict[str, Any],
-    started_perf_ns: int | None,
-    extra: _otel.Extra,
-    synced: Any,
-) -> None:
-    try:
-        _otel.emit_spans(guard_name, violations, code, extra, started_perf_ns, synced)
+        _otel.emit_spans(guard_name, violations, code, scope, started_perf_ns, synced)
     except Exception as exc:
         internal_error("report.span", exc)
-    for violation in violations:
+    for known in prepared:
         try:
-            suppressed = log_limiter.admit(fingerprint(violation))
+            suppressed = log_limiter.admit(known.fingerprint)
             if suppressed is not None:
-                _log.assumption_violated(
-                    guard=violation.guard,
-                    assumption=violation.assumption,
-                    kind=violation.kind,
-                    mode=violation.mode,
-                    expected=violation.expected,
-                    observed=violation.observed,
-                    path=violation.path,
-                    suppressed=suppressed,
-                    extra=extra(),
-                )
+                with _otel.Sending():
+                    _log_violation(known.violation, suppressed, scope)
         except Exception as exc:
             internal_error("report.log", exc)
     held = log_limiter.take_held()
     if held:  # one line for a past minute's flood of distinct fingerprints
-        _log.diagnostic("assumption_logs_held_back", count=held, seconds=log_limiter.interval)
+        with _otel.Sending():
+            _log.diagnostic("assumption_logs_held_back", count=held, seconds=log_limiter.interval)
+
+
+def _notify(violations: Sequence[Violation]) -> None:
+    for listener in _listeners:
+        for violation in violations:
+            try:
+                listener(violation)
+            except Exception as exc:
+                internal_error("report.listener", exc)
+
+
+def _log_violation(violation: Violation, suppressed: int, scope: RequestScope | None) -> None:
+    _log.assumption_violated(
+        guard=violation.guard,
+        assumption=violation.assumption,
+        kind=violation.kind,
+        mode=violation.mode,
+        expected=violation.expected,
+        observed=violation.observed,
+        path=violation.path,
+        suppressed=suppressed,
+        extra=_otel.request_attributes(scope),
+    )

@@ -16,10 +16,12 @@ from typing import Any
 
 import httpx
 import pytest
+from opentelemetry import context, trace
 from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
 
 from shadowguard import _tallies, assume, configure, guarded
 from shadowguard._context import RequestScope, current_request
+from shadowguard._report import RateLimiter
 from shadowguard.asgi import GuardMiddleware
 from shadowguard.testing import capture_violations
 
@@ -239,3 +241,48 @@ def test_each_request_s_violations_land_on_its_own_server_span(otel: Any) -> Non
         assert attributes["shadowguard.violations"] == n % 4 + 1
     own = [s for s in otel.spans() if s.name.startswith("shadowguard ")]
     assert own == [], "a violation left its request's span"
+
+
+@pytest.mark.usefixtures("contention")
+def test_logs_held_back_from_many_threads_are_counted_exactly() -> None:
+    """Holding a log back takes no lock, yet the next line's ``suppressed`` counts every one."""
+    limiter = RateLimiter(interval=60.0)
+    now = [0.0]
+    limiter.clock = lambda: now[0]
+    assert limiter.admit(("g", "a", "None")) == 0
+
+    def hold(i: int) -> None:
+        assert all(limiter.admit(("g", "a", "None")) is None for _ in range(CALLS))
+
+    assert _race(hold) == []
+    now[0] = 60.0
+    assert limiter.admit(("g", "a", "None")) == THREADS * CALLS
+    assert limiter.admit(("g", "a", "None")) is None
+
+
+@pytest.mark.usefixtures("contention")
+def test_one_span_gets_exactly_32_events_from_many_threads(otel: Any) -> None:
+    """Threads reporting on one span share its counter: exactly the first 32 get events, and
+    every violation is counted."""
+
+    @guarded(assume.not_none("x"), name="race.span")
+    def f(x: object) -> None:
+        return None
+
+    with otel.tracer.start_as_current_span("shared") as span:
+        shared = trace.set_span_in_context(span)
+
+        def report(i: int) -> None:
+            token = context.attach(shared)
+            try:
+                for _ in range(CALLS):
+                    f(None)
+            finally:
+                context.detach(token)
+
+        assert _race(report) == []
+    (finished,) = otel.spans()
+    assert len(finished.events) == 32
+    assert _tallies.violation_counts()[("race.span", "nullability", "not_none(x)")] == (
+        THREADS * CALLS
+    )

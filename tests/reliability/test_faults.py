@@ -159,7 +159,7 @@ def _span(mp: pytest.MonkeyPatch, fault: str, pipeline: Any) -> None:
 
 
 def _tally(mp: pytest.MonkeyPatch, fault: str, pipeline: Any) -> None:
-    mp.setattr(_tallies, "count_violation", inject(fault, _tallies.count_violation))
+    mp.setattr(_tallies, "violation_counter", inject(fault, _tallies.violation_counter))
 
 
 def _metric_callback(mp: pytest.MonkeyPatch, fault: str, pipeline: Any) -> None:
