@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import inspect
 import threading
+import zlib
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -28,6 +29,7 @@ from shadowguard.envelope._facts import (
     GuardEnvelope,
 )
 from shadowguard.envelope._walk import (
+    _INT_PAIR,
     _SAME_KIND,
     MAX_DEPTH,
     MAX_FIELDS,
@@ -535,12 +537,24 @@ def _known_record(node: _Node) -> Callable[[Iterable[tuple[str, object]]], bool]
 
 
 def _known_pairs(node: _Node) -> Callable[[object, object], bool] | None:
-    """Whether an ascending pair would add sortedness evidence at ``node``: ``None`` when it
-    never can (sorted or unsorted already), else a test of the pair's fingerprint."""
+    """Whether a neighbour pair leaves the sortedness evidence at ``node`` as it is (neither a
+    first descending pair nor a new ascending one): ``None`` when no pair can change it."""
     if node.sorted or node.unsorted:
         return None
     numbers = frozenset(int(name, 16) for name in node.pairs or () if _is_fingerprint(name))
-    return lambda before, after: fingerprint_number(before, after) in numbers
+
+    def known(before: object, after: object) -> bool:
+        if type(before) is int and type(after) is int:  # compare() and fingerprint(), inline
+            if after < before:
+                return False
+            if not before < after:
+                return True
+            if before.bit_length() <= 256 and after.bit_length() <= 256:
+                return zlib.crc32(_INT_PAIR % (before, after)) in numbers
+        order = compare(before, after)
+        return order == 0 or (order > 0 and fingerprint_number(before, after) in numbers)
+
+    return known
 
 
 def _is_fingerprint(name: str) -> bool:
@@ -611,8 +625,7 @@ def _known_sequence(node: _Node) -> Callable[[Any], bool] | None:
             else:
                 before, after = item(value, index - 1), item(value, index)
             if ascending_known is not None:
-                order = compare(before, after)
-                if order < 0 or (order > 0 and not ascending_known(before, after)):
+                if not ascending_known(before, after):
                     return False  # a first descending pair, or new evidence of order
             elif in_order and descending(before, after):
                 return False  # the first descending pair: no longer "sorted"
@@ -632,8 +645,7 @@ def _known_sequence(node: _Node) -> Callable[[Any], bool] | None:
                         elif descending(first, second):
                             return False
                         continue
-                    order = compare(first, second)
-                    if order < 0 or (order > 0 and not field_known(first, second)):
+                    if not field_known(first, second):
                         return False
         return True
 
