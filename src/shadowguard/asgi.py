@@ -63,19 +63,18 @@ class GuardMiddleware:
         if scope.get("type") != "http":
             await self.app(scope, receive, send)
             return
+        reader = _ScopeReader(scope)
         state = self.guard.start(
-            scope.get("method"),
-            scope.get("path"),
-            lambda: _content_length(scope),  # the headers are read only if a body limit applies
-            _route_resolver(scope),
+            scope.get("method"), scope.get("path"), reader.content_length, reader.route
         )
         if state is None:
             await self.app(scope, receive, send)
             return
+        exchange = _Exchange(state, receive, send)
         token = current_request.set(state)
         try:
             state.admit()
-            await self.app(scope, _receive(state, receive), _send(state, send))
+            await self.app(scope, exchange.receive, exchange.send)
         except BaseException as exc:
             state.raised(exc)
             raise
@@ -87,40 +86,79 @@ class GuardMiddleware:
                 internal_error("asgi.context", exc)
 
 
-def _receive(state: RequestState, receive: Receive) -> Receive:
-    async def counting_receive() -> Message:
-        message = await receive()
+class _ScopeReader:
+    """What the request state reads from the ASGI scope only when it needs it: the
+    Content-Length, the route the framework matched. (Apart from :class:`_Exchange`, which
+    holds the state: together they would make a reference cycle per request.)"""
+
+    __slots__ = ("_entry_root", "_scope")
+
+    def __init__(self, scope: Scope) -> None:
+        self._scope = scope
+        self._entry_root = scope.get("root_path") or ""  # mounts grow it as they route
+
+    def content_length(self) -> int | None:
+        """The declared Content-Length (read only if a body limit applies)."""
+        return _content_length(self._scope)
+
+    def route(self) -> str | None:
+        """The template of the route the framework matched, read when it is needed: Starlette
+        and FastAPI put the matched route in ``scope["route"]`` and grow ``root_path`` under
+        mounts."""
+        scope = self._scope
+        route = scope.get("route")
+        template = getattr(route, "path", None)
+        if not isinstance(template, str):
+            return None
+        entry_root = self._entry_root
+        root = scope.get("root_path") or ""
+        prefix = (
+            root[len(entry_root) :] if isinstance(root, str) and root.startswith(entry_root) else ""
+        )
+        if hasattr(type(route), "routes"):  # a mount: the app under it routed nothing further
+            return prefix + "/{path}" if prefix else template
+        return prefix + template
+
+
+class _Exchange:
+    """The ``receive`` and ``send`` the app gets: one object per request, not two closures."""
+
+    __slots__ = ("_receive", "_send", "state")
+
+    def __init__(self, state: RequestState, receive: Receive, send: Send) -> None:
+        self.state = state
+        self._receive = receive
+        self._send = send
+
+    async def receive(self) -> Message:
+        """The server's ``receive``: request body bytes counted, a disconnect noted."""
+        message = await self._receive()
         kind = message.get("type")
         if kind == "http.request":
             body = message.get("body")
             if body:
-                state.count_body(len(body))
+                self.state.count_body(len(body))
         elif kind == "http.disconnect":
-            state.disconnected = True
+            self.state.disconnected = True
         return message
 
-    return counting_receive
-
-
-def _send(state: RequestState, send: Send) -> Send:
-    async def watching_send(message: Message) -> None:
+    async def send(self, message: Message) -> None:
+        """The server's ``send``: the status checked, the end of the body timed."""
         kind = message.get("type")
         if kind == "http.response.body":
             if not message.get("more_body", False):
                 # Checked as the last chunk is handed over: OpenTelemetry's ASGI middleware
                 # ends the server span as soon as it is sent.
-                state.body_done()
+                self.state.body_done()
         elif kind == "http.response.start":
-            state.response_start(message.get("status"))
+            self.state.response_start(message.get("status"))
         elif kind == "http.response.pathsend":
-            state.body_done()
+            self.state.body_done()
         try:
-            await send(message)
+            await self._send(message)
         except BaseException:
-            state.disconnected = True  # the client is gone or the server gave up on it
+            self.state.disconnected = True  # the client is gone or the server gave up on it
             raise
-
-    return watching_send
 
 
 def _content_length(scope: Scope) -> int | None:
@@ -132,24 +170,3 @@ def _content_length(scope: Scope) -> int | None:
     except Exception as exc:
         internal_error("asgi.content_length", exc)
     return None
-
-
-def _route_resolver(scope: Scope) -> Callable[[], str | None]:
-    """The template of the route the framework matched, read when it is needed: Starlette and
-    FastAPI put the matched route in ``scope["route"]`` and grow ``root_path`` under mounts."""
-    entry_root = scope.get("root_path") or ""
-
-    def resolve() -> str | None:
-        route = scope.get("route")
-        template = getattr(route, "path", None)
-        if not isinstance(template, str):
-            return None
-        root = scope.get("root_path") or ""
-        prefix = (
-            root[len(entry_root) :] if isinstance(root, str) and root.startswith(entry_root) else ""
-        )
-        if hasattr(type(route), "routes"):  # a mount: the app under it routed nothing further
-            return prefix + "/{path}" if prefix else template
-        return prefix + template
-
-    return resolve

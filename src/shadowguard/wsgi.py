@@ -63,7 +63,11 @@ class GuardMiddleware:
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         guard = self.guard
         state = guard.start(
-            environ.get("REQUEST_METHOD"), _path(environ), lambda: _content_length(environ)
+            environ.get("REQUEST_METHOD"),
+            _path(environ),
+            # read when a body limit needs it; at once when the input is counted (else the
+            # state, the environ and the counting input would make a reference cycle)
+            _content_length(environ) if guard.counts_body else lambda: _content_length(environ),
         )
         if state is None:
             return self.app(environ, start_response)
