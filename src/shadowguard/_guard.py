@@ -483,9 +483,19 @@ class Guard:
             # before the call, so the ``Call`` only carries them (and the start time).
             call = Call(self.binder, args, kwargs)
             violations: list[Violation] = []
+            made, mode, reuse = self.made, self.mode, not settings.capture_values
             try:
                 for assumption, observed in verdict:
-                    violations.append(self.violation(assumption, observed, call))
+                    known = made.get((id(assumption), observed)) if reuse else None
+                    if (
+                        known is not None
+                        and known[0] is assumption
+                        and known[1] is mode
+                        and type(observed) is str
+                    ):  # the same violation again (a flood): what ``violation`` would give
+                        violations.append(known[2])
+                    else:
+                        violations.append(self.violation(assumption, observed, call))
             except Exception as exc:
                 internal_error(f"guard {self.name} begin", exc)
             call.violations = violations

@@ -23,7 +23,7 @@ from shadowguard._context import RequestScope
 from shadowguard._faults import internal_error
 from shadowguard._violation import Violation
 
-__all__ = ["MAX_EVENTS_PER_SPAN", "Sending", "emit_spans", "ensure_instruments", "sending"]
+__all__ = ["MAX_EVENTS_PER_SPAN", "emit_spans", "ensure_instruments", "sending"]
 
 MAX_EVENTS_PER_SPAN = 32
 EVENT_NAME = "shadowguard.violation"
@@ -121,19 +121,19 @@ call made there, by a span processor or a log handler, is counted but not report
 it would recurse; only sending marks a thread, so a flood that sends nothing never does."""
 
 
-class Sending:
-    """``with Sending():`` around calls into the host's telemetry (see :data:`sending`)."""
+def mark_sending() -> int | None:
+    """Mark this thread as sending (see :data:`sending`); ``None`` when it already was, else
+    the mark for :func:`unmark_sending`."""
+    ident = get_ident()
+    if ident in sending:
+        return None
+    sending.add(ident)
+    return ident
 
-    __slots__ = ("ident",)
 
-    def __enter__(self) -> None:
-        ident = get_ident()
-        self.ident = None if ident in sending else ident  # nested: the outer one unmarks
-        sending.add(ident)
-
-    def __exit__(self, *exc_info: object) -> None:
-        if self.ident is not None:
-            sending.discard(self.ident)
+def unmark_sending(mark: int | None) -> None:
+    if mark is not None:
+        sending.discard(mark)
 
 
 _last_context: tuple[Any, Any] = (None, None)
@@ -187,17 +187,18 @@ def add_events(
 
     Past the cap a violation costs a count: ``synced`` is the span whose owner (the request's
     middleware) writes the final count itself, so nothing is written for it then."""
-    counter = _span_counter(span)
+    last = _last_span
+    counter = last[1] if last[0] is span else _span_counter(span)
     if len(violations) == 1:
         before = next(counter)
         if before >= MAX_EVENTS_PER_SPAN and span is synced:
             return  # a flood on the request's span: counted, nothing to write
-        taken = [before]
+        room, total = (1 if before < MAX_EVENTS_PER_SPAN else 0), before + 1
     else:
         taken = [next(counter) for _ in violations]
-    room = sum(1 for n in taken if n < MAX_EVENTS_PER_SPAN)
-    total = max(taken) + 1
-    with Sending():
+        room, total = sum(1 for n in taken if n < MAX_EVENTS_PER_SPAN), max(taken) + 1
+    mark = mark_sending()
+    try:
         if room:
             extra = request_attributes(scope)
             for violation in violations[:room]:
@@ -205,6 +206,8 @@ def add_events(
             span.set_attribute(COUNT_ATTRIBUTE, total)
         elif span is not synced:
             span.set_attribute(COUNT_ATTRIBUTE, total)
+    finally:
+        unmark_sending(mark)
 
 
 def emit_spans(
@@ -216,7 +219,8 @@ def emit_spans(
     synced: Any = None,
 ) -> None:
     """Put the events on the current recording span, else on an own span covering the call."""
-    current = _current_span()
+    last = _last_context
+    current = last[1] if last[0] is context.get_current() else _current_span()
     if current.is_recording():
         add_events(current, violations, code, scope, synced)
         return
@@ -226,13 +230,16 @@ def emit_spans(
     start = now
     if started_perf_ns:
         start = now - max(0, time.perf_counter_ns() - started_perf_ns)
-    with Sending():
+    mark = mark_sending()
+    try:
         span = _get_tracer().start_span(f"shadowguard {guard_name}", start_time=start)
         try:
             if span.is_recording():
                 add_events(span, violations, code, scope)
         finally:
             span.end(end_time=now)
+    finally:
+        unmark_sending(mark)
 
 
 # -- metrics ------------------------------------------------------------------------------------

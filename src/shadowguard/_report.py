@@ -228,14 +228,16 @@ def emit(
         try:
             suppressed = log_limiter.admit(known.fingerprint)
             if suppressed is not None:
-                with _otel.Sending():
-                    _log_violation(known.violation, suppressed, scope)
+                _log_violation(known.violation, suppressed, scope)
         except Exception as exc:
             internal_error("report.log", exc)
     held = log_limiter.take_held()
     if held:  # one line for a past minute's flood of distinct fingerprints
-        with _otel.Sending():
+        mark = _otel.mark_sending()
+        try:
             _log.diagnostic("assumption_logs_held_back", count=held, seconds=log_limiter.interval)
+        finally:
+            _otel.unmark_sending(mark)
 
 
 def _notify(violations: Sequence[Violation]) -> None:
@@ -248,14 +250,19 @@ def _notify(violations: Sequence[Violation]) -> None:
 
 
 def _log_violation(violation: Violation, suppressed: int, scope: RequestScope | None) -> None:
-    _log.assumption_violated(
-        guard=violation.guard,
-        assumption=violation.assumption,
-        kind=violation.kind,
-        mode=violation.mode,
-        expected=violation.expected,
-        observed=violation.observed,
-        path=violation.path,
-        suppressed=suppressed,
-        extra=_otel.request_attributes(scope),
-    )
+    extra = _otel.request_attributes(scope)
+    mark = _otel.mark_sending()
+    try:
+        _log.assumption_violated(
+            guard=violation.guard,
+            assumption=violation.assumption,
+            kind=violation.kind,
+            mode=violation.mode,
+            expected=violation.expected,
+            observed=violation.observed,
+            path=violation.path,
+            suppressed=suppressed,
+            extra=extra,
+        )
+    finally:
+        _otel.unmark_sending(mark)
