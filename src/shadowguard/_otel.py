@@ -140,12 +140,9 @@ _last_context: tuple[Any, Any] = (None, None)
 """The last OTel context seen and its current span: a flood within one skips the lookup."""
 
 
-def _current_span() -> Any:
+def _current_span(current: Any) -> Any:
+    """The span of the OTel context ``current`` (remembered for the next look)."""
     global _last_context
-    current = context.get_current()
-    last = _last_context
-    if last[0] is current:  # contexts are immutable: the same one has the same span
-        return last[1]
     span = trace.get_current_span(current)
     _last_context = (current, span)
     return span
@@ -219,8 +216,10 @@ def emit_spans(
     synced: Any = None,
 ) -> None:
     """Put the events on the current recording span, else on an own span covering the call."""
+    current_context = context.get_current()
     last = _last_context
-    current = last[1] if last[0] is context.get_current() else _current_span()
+    # contexts are immutable: the same one as last time has the same span
+    current = last[1] if last[0] is current_context else _current_span(current_context)
     if current.is_recording():
         add_events(current, violations, code, scope, synced)
         return
