@@ -19,9 +19,9 @@ mode, and only before the response started.
 
 from __future__ import annotations
 
-import contextvars
 import itertools
 import math
+import os
 import re
 import threading
 import time
@@ -409,8 +409,18 @@ def _path(value: object) -> str:
 
 # -- one request --------------------------------------------------------------------------------
 
+_pending_lock = threading.Lock()
+"""Guards every request's ``pending`` (rare: violations before the request's span is known);
+threads serving one request may report at once."""
 
-_UNKNOWN: Any = object()
+
+def _after_fork_in_child() -> None:
+    global _pending_lock
+    _pending_lock = threading.Lock()  # one another thread held at fork would never be released
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def current_state() -> RequestState | None:
@@ -438,7 +448,6 @@ class RequestState(RequestScope):
 
     __slots__ = (
         "_parent",
-        "_snapshot",
         "_span",
         "active",
         "awaiting_span",
@@ -509,28 +518,24 @@ class RequestState(RequestScope):
         """shadowguard's own span for the request, when one had to be opened."""
         self.error: AssumptionViolation | None = None
         self.seen_exception: BaseException | None = None
-        self._parent: otel_context.Context | None = None
-        self._span: Any = _UNKNOWN
+        # Read now, in the request's own context: later the server span may have ended (ASGI
+        # background tasks run after the last body chunk), and another thread of the request
+        # could not enter a copied context that one thread is already in.
+        parent = otel_context.get_current()
+        self._parent: otel_context.Context = parent
+        current = trace.get_current_span(parent)
+        self._span: Any = current if current.is_recording() else None
         self.started_ns = _perf_ns()
-        self._snapshot = contextvars.copy_context()  # O(1); read only if a span is needed
 
     @property
     def parent(self) -> otel_context.Context:
         """The OpenTelemetry context the request came in with (then: its span's, once known)."""
-        parent = self._parent
-        if parent is None:
-            parent = self._parent = self._snapshot.run(otel_context.get_current)
-        return parent
+        return self._parent
 
     @property
     def span(self) -> Any:
-        """The request's span, if one records: looked up on first need (most requests never
-        need it), in the context the request came in with."""
-        span = self._span
-        if span is _UNKNOWN:
-            found = trace.get_current_span(self.parent)
-            span = self._span = found if found.is_recording() else None
-        return span
+        """The request's span, if it was recording when the request came in (or attached)."""
+        return self._span
 
     @span.setter
     def span(self, span: Any) -> None:
@@ -834,9 +839,7 @@ class RequestState(RequestScope):
 
     def _wrap_up(self) -> None:
         try:
-            pending = self.pending
-            if pending:
-                self.pending = []
+            pending = self._take_pending()
             violated = bool(pending) or (self.violations > 0 and self.span is None)
             if violated or self.own is not None or self.span is not None:
                 target = self._target(open_own=violated)
@@ -864,9 +867,8 @@ class RequestState(RequestScope):
                 return
             self.span = span
             self._parent = trace.set_span_in_context(span)
-            pending = self.pending
+            pending = self._take_pending()
             if pending:
-                self.pending = []
                 self._emit(pending, span)
             self._sync_count(span)
         except Exception as exc:
@@ -878,12 +880,19 @@ class RequestState(RequestScope):
         self.attach_span(span)
         try:
             self.awaiting_span = False
-            pending = self.pending
+            pending = self._take_pending()
             if pending:
-                self.pending = []
                 self._emit(pending, self._target(open_own=True))
         except Exception as exc:
             internal_error("http.settle", exc)
+
+    def _take_pending(self) -> Sequence[Violation]:
+        """The violations waiting for a span, handed over once (empty when none waited)."""
+        if not self.pending:
+            return ()
+        with _pending_lock:
+            pending, self.pending = self.pending, ()
+        return pending
 
     def _live_span(self) -> Any:
         span = self.span
@@ -902,7 +911,8 @@ class RequestState(RequestScope):
     def _report(self, violations: list[Violation], *, may_raise: bool) -> None:
         try:
             if self.awaiting_span and self._live_span() is None:
-                self.pending = [*self.pending, *violations]
+                with _pending_lock:
+                    self.pending = [*self.pending, *violations]
             else:
                 self._emit(violations, self._target(open_own=True))
         except Exception as exc:

@@ -62,18 +62,19 @@ class GuardMiddleware:
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         guard = self.guard
+        counts_body = guard.counts_body  # read once: a route declared meanwhile may flip it
         state = guard.start(
             environ.get("REQUEST_METHOD"),
             _path(environ),
             # read when a body limit needs it; at once when the input is counted (else the
             # state, the environ and the counting input would make a reference cycle)
-            _content_length(environ) if guard.counts_body else lambda: _content_length(environ),
+            _content_length(environ) if counts_body else lambda: _content_length(environ),
         )
         if state is None:
             return self.app(environ, start_response)
         if self.awaits_span:
             state.awaiting_span = True
-        if guard.counts_body and state.active:
+        if counts_body and state.active:
             stream = environ.get("wsgi.input")
             if stream is not None:
                 environ["wsgi.input"] = CountingInput(stream, state)
@@ -159,7 +160,11 @@ class Body:
             return
         self._closed = True
         state = self._state
-        close = getattr(self.result, "close", None)
+        try:
+            close = getattr(self.result, "close", None)  # a hostile iterable's lookup may raise
+        except BaseException:
+            state.finish()  # the request ends whatever the app's iterable does
+            raise
         if close is None:
             state.finish()
             return
