@@ -193,3 +193,135 @@ def test_a_reset_forgets_the_series_a_repeated_violation_counted_into() -> None:
     assert _tallies.violation_counts() == {}
     notify({"email": None})
     assert _tallies.violation_counts() == {key: 1}
+
+
+_KEY = ("flood.notify", "nullability", "not_none(user.email)")
+
+
+class _SyncedScope(RequestScope):
+    """A scope whose owner writes the span's count (as the middleware's does)."""
+
+    syncs_count = True
+
+
+def test_a_saturated_flood_takes_the_short_cut_and_counts_exactly(
+    otel: Any, logs: list[dict[str, Any]]
+) -> None:
+    """Past the cap, with the log held back, a repeat only counts: the metric, the request's
+    count and the held-back logs stay exact."""
+    now = [1000.0]
+    _report.log_limiter.clock = lambda: now[0]
+    seen: list[Any] = []
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        for _ in range(300):
+            notify({"email": None})
+        seen.append(_report._saturated[1])
+        start_response("200 OK", [])
+        return [b"ok"]
+
+    served = OpenTelemetryMiddleware(GuardMiddleware(app), tracer_provider=otel.tracer_provider)
+    try:
+        assert request(served) == b"ok"
+        now[0] += 60.0
+        notify({"email": None})
+    finally:
+        _report.log_limiter.clock = time.monotonic
+    assert seen[0] is not None  # the short-cut was armed during the request
+    (span,) = [s for s in otel.spans() if s.kind.name == "SERVER"]
+    assert (len(span.events), span.attributes["shadowguard.violations"]) == (32, 300)
+    assert _tallies.violation_counts()[_KEY] == 301
+    entries = [e for e in logs if e["event"] == "assumption_violated"]
+    assert [e["suppressed"] for e in entries] == [0, 299]
+
+
+def test_a_saturated_flood_from_many_threads_counts_exactly(otel: Any) -> None:
+    """Threads sharing the request's context all take the short-cut: no count is lost."""
+    import contextvars
+    import sys
+    import threading
+
+    threads, each = 8, 400
+    with otel.tracer.start_as_current_span("request") as span:
+        scope = _SyncedScope("GET", "/t", "/t", span)
+        token = current_request.set(scope)
+        try:
+            for _ in range(40):
+                notify({"email": None})
+            barrier = threading.Barrier(threads)
+
+            def work() -> None:
+                barrier.wait()
+                for _ in range(each):
+                    notify({"email": None})
+
+            interval = sys.getswitchinterval()
+            sys.setswitchinterval(1e-6)
+            try:
+                workers = [
+                    threading.Thread(target=contextvars.copy_context().run, args=(work,))
+                    for _ in range(threads)
+                ]
+                for worker in workers:
+                    worker.start()
+                for worker in workers:
+                    worker.join()
+            finally:
+                sys.setswitchinterval(interval)
+        finally:
+            current_request.reset(token)
+    total = 40 + threads * each
+    assert scope.violations == total
+    assert _tallies.violation_counts()[_KEY] == total
+    assert _tallies.counted(_otel._span_counter(span)) == total
+    (ended,) = otel.spans()
+    assert len(ended.events) == 32
+
+
+def test_the_short_cut_ends_with_its_span(otel: Any) -> None:
+    """Once the saturated span has ended, a repeat goes the full way again (an own span)."""
+    span = otel.tracer.start_span("request")
+    scope = _SyncedScope("GET", "/e", "/e", span)
+    from opentelemetry import trace
+
+    with trace.use_span(span, end_on_exit=False):
+        token = current_request.set(scope)
+        try:
+            for _ in range(40):
+                notify({"email": None})
+            assert _report._saturated[3] is span
+            span.end()
+            for _ in range(3):
+                notify({"email": None})
+        finally:
+            current_request.reset(token)
+    assert scope.violations == 43
+    assert _tallies.violation_counts()[_KEY] == 43
+    own = [s for s in otel.spans() if s.name == "shadowguard flood.notify"]
+    assert len(own) == 3
+    assert all(len(s.events) == 1 for s in own)
+
+
+def test_the_short_cut_leaves_listeners_and_other_violations_alone(
+    otel: Any, logs: list[dict[str, Any]]
+) -> None:
+    """A listener sees every violation, and a different violation is never taken for the
+    saturated one."""
+    with otel.tracer.start_as_current_span("request") as span:
+        scope = _SyncedScope("GET", "/l", "/l", span)
+        token = current_request.set(scope)
+        try:
+            for _ in range(40):
+                notify({"email": None})
+            with capture_violations() as violations:
+                for _ in range(5):
+                    notify({"email": None})
+            for _ in range(5):
+                notify({})
+        finally:
+            current_request.reset(token)
+    assert len(violations) == 5
+    assert scope.violations == 50
+    assert _tallies.violation_counts()[_KEY] == 50
+    entries = [e for e in logs if e["event"] == "assumption_violated"]
+    assert [e["observed"] for e in entries] == ["None", "missing"]

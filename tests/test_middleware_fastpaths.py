@@ -88,12 +88,13 @@ def test_asgi_status_as_an_enum() -> None:
     assert [v.observed for v in violations] == ["502"]
 
 
-def test_request_scopes_share_one_lock_renewed_after_fork() -> None:
-    """Counts stay exact with the shared lock, also after a fork renews it."""
+def test_request_scope_counts_without_a_lock() -> None:
+    """Each scope counts on its own atomic counter: exact, and no lock to renew after fork."""
     scope = RequestScope("GET", "/x")
     scope.add(2)
-    before = _context._lock
-    _context._after_fork_in_child()
-    assert _context._lock is not before
     scope.add(1)
+    scope.add(0)
     assert scope.violations == 3
+    assert not hasattr(_context, "_lock")
+    scope.violations = 0
+    assert scope.violations == 0

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import os
-import threading
+import itertools
 from contextvars import ContextVar
 from typing import Any, ClassVar
 
@@ -13,7 +12,7 @@ __all__ = ["RequestScope", "current_request"]
 class RequestScope:
     """A request in flight: its route for violation attributes and its violation count."""
 
-    __slots__ = ("method", "path", "route", "span", "violations")
+    __slots__ = ("_tally", "method", "path", "route", "span")
 
     syncs_count: ClassVar[bool] = False
     """True when the scope's owner writes ``shadowguard.violations`` on ``span`` as the request
@@ -30,12 +29,27 @@ class RequestScope:
         self.route = route
         self.path = path
         self.span = span
-        self.violations = 0
+        self._tally = itertools.count()
+
+    @property
+    def violations(self) -> int:
+        """Violations reported while this request was served (exact under threads)."""
+        text = repr(self._tally)  # "count(N)": read without advancing it
+        return int(text[6:-1])
+
+    @violations.setter
+    def violations(self, value: int) -> None:
+        self._tally = itertools.count(value)
 
     def add(self, count: int) -> None:
-        """Count violations reported while this request was served."""
-        with _lock:
-            self.violations += count
+        """Count violations reported while this request was served: ``next`` on the scope's
+        own counter is atomic, so a flood takes no lock."""
+        tally = self._tally
+        if count == 1:
+            next(tally)
+        else:
+            for _ in range(count):
+                next(tally)
 
     def attributes(self) -> dict[str, str]:
         """``http.route`` (or ``url.path`` when no template is known) and the method."""
@@ -47,19 +61,6 @@ class RequestScope:
         if self.method:
             attributes["http.request.method"] = self.method
         return attributes
-
-
-_lock = threading.Lock()
-"""One lock for every scope's count: violations are rare, requests (and locks) are not."""
-
-
-def _after_fork_in_child() -> None:
-    global _lock
-    _lock = threading.Lock()  # one another thread of the parent held would never be released
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 current_request: ContextVar[RequestScope | None] = ContextVar("shadowguard_request", default=None)

@@ -14,6 +14,8 @@ from collections.abc import Callable, Sequence
 from threading import get_ident
 from typing import Any
 
+from opentelemetry import context as _otel_context
+
 from shadowguard import _log, _otel, _tallies
 from shadowguard._context import RequestScope, current_request
 from shadowguard._faults import internal_error
@@ -195,6 +197,49 @@ def emit(
 
     A flood (events capped on the span, logs held back) costs counter updates and a look at the
     current span: the request's attributes and the events' are only built for what is sent."""
+    if len(violations) == 1 and not _listeners:
+        saturated = _saturated
+        hit = False
+        try:
+            if (
+                saturated[0] is violations[0]
+                and saturated[2] is _otel_context.get_current()
+                and saturated[4].epoch == _tallies.epoch
+            ):
+                scope: Any = current_request.get()
+                span = saturated[3]
+                last = _otel._last_span
+                hit = (
+                    saturated[1] is scope
+                    and last[0] is span
+                    and span.is_recording()
+                    and span is scope.span
+                )
+        except Exception as exc:
+            internal_error("report.flood", exc)
+        if hit:
+            # A repeat of the saturated violation: the exact counts (metric tally, request,
+            # span, held-back log), nothing built or looked up again; a log line when due.
+            known = saturated[4]
+            try:
+                next(known.tally)
+                next(scope._tally)  # ``RequestScope.add(1)``
+            except Exception as exc:
+                internal_error("report.flood", exc)
+                return
+            if _otel.sending and get_ident() in _otel.sending:
+                return  # inside the host's telemetry: counted, not re-reported (see below)
+            next(last[1])  # past the cap on the request's span: its middleware writes the count
+            try:
+                suppressed = log_limiter.admit(known.fingerprint)
+                if suppressed is not None:
+                    _log_violation(known.violation, suppressed, scope)
+            except Exception as exc:
+                internal_error("report.log", exc)
+            held = log_limiter.take_held()
+            if held:
+                _log_held(held)
+            return
     prepared: list[_Prepared] = []
     for violation in violations:
         try:
@@ -232,12 +277,42 @@ def emit(
         except Exception as exc:
             internal_error("report.log", exc)
     held = log_limiter.take_held()
-    if held:  # one line for a past minute's flood of distinct fingerprints
-        mark = _otel.mark_sending()
+    if held:
+        _log_held(held)
+    if synced is not None and len(prepared) == 1 and len(violations) == 1:
         try:
-            _log.diagnostic("assumption_logs_held_back", count=held, seconds=log_limiter.interval)
-        finally:
-            _otel.unmark_sending(mark)
+            _remember_saturated(prepared[0], scope, synced)
+        except Exception as exc:
+            internal_error("report.flood", exc)
+
+
+_saturated: tuple[Any, Any, Any, Any, Any] = (None, None, None, None, None)
+"""A flood's short-cut: (violation, request scope, OTel context, span, its :class:`_Prepared`)
+of the last violation that found the request's span past its event cap. The same violation
+again, in the same context and request, on the same span still recording, only counts."""
+
+
+def _remember_saturated(known: _Prepared, scope: Any, synced: Any) -> None:
+    """After a violation reported the slow way: remember it when its span is saturated (past
+    the event cap, its count written by the request's middleware)."""
+    global _saturated
+    last_context, last_span = _otel._last_context, _otel._last_span
+    if (
+        last_span[0] is synced
+        and last_context[1] is synced
+        and last_context[0] is _otel_context.get_current()
+        and _tallies.counted(last_span[1]) > _otel.MAX_EVENTS_PER_SPAN
+    ):
+        _saturated = (known.violation, scope, last_context[0], synced, known)
+
+
+def _log_held(held: int) -> None:
+    """One line for a past minute's flood of distinct fingerprints."""
+    mark = _otel.mark_sending()
+    try:
+        _log.diagnostic("assumption_logs_held_back", count=held, seconds=log_limiter.interval)
+    finally:
+        _otel.unmark_sending(mark)
 
 
 def _notify(violations: Sequence[Violation]) -> None:
