@@ -325,3 +325,35 @@ def test_the_short_cut_leaves_listeners_and_other_violations_alone(
     assert _tallies.violation_counts()[_KEY] == 50
     entries = [e for e in logs if e["event"] == "assumption_violated"]
     assert [e["observed"] for e in entries] == ["None", "missing"]
+
+
+@pytest.mark.internal_errors
+def test_a_failing_log_limiter_in_the_short_cut_is_swallowed(
+    otel: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The log limiter stays the seam it was: a fault there, on the short-cut, is an internal
+    error, and every count is still exact."""
+    calls = [0]
+    admit = _report.log_limiter.admit
+
+    def broken(key: Any) -> Any:
+        calls[0] += 1
+        if calls[0] > 40:
+            raise RuntimeError("limiter down")
+        return admit(key)
+
+    monkeypatch.setattr(_report.log_limiter, "admit", broken)
+    errors = _tallies.internal_errors()
+    with otel.tracer.start_as_current_span("request") as span:
+        scope = _SyncedScope("GET", "/f", "/f", span)
+        token = current_request.set(scope)
+        try:
+            for _ in range(60):
+                assert notify({"email": None}) == "sent"
+        finally:
+            current_request.reset(token)
+    assert calls[0] == 60
+    assert _report._saturated[1] is scope
+    assert scope.violations == 60
+    assert _tallies.violation_counts()[_KEY] == 60
+    assert _tallies.internal_errors() > errors

@@ -223,10 +223,12 @@ def emit(
             known = saturated[4]
             try:
                 next(known.tally)
-                next(scope._tally)  # ``RequestScope.add(1)``
             except Exception as exc:
-                internal_error("report.flood", exc)
-                return
+                internal_error("report.tally", exc)
+            try:
+                next(scope._tally)  # ``RequestScope.add(1)``, inline
+            except Exception as exc:
+                internal_error("report.request", exc)
             if _otel.sending and get_ident() in _otel.sending:
                 return  # inside the host's telemetry: counted, not re-reported (see below)
             next(last[1])  # past the cap on the request's span: its middleware writes the count
