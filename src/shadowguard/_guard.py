@@ -647,10 +647,7 @@ class Guard:
             internal_error(f"guard {self.name} returned", exc)
         violations = call.violations
         if violations:
-            try:
-                _report.emit(self.name, violations, self.code, call.started_ns or None)
-            except Exception as exc:  # pragma: no cover - emit isolates its sinks
-                internal_error("guard.emit", exc)
+            self._emit(call)
             if self.enforce and len(violations) > already:
                 raise AssumptionViolation(violations[already:])
 

@@ -232,15 +232,7 @@ def emit(
             if _otel.sending and get_ident() in _otel.sending:
                 return  # inside the host's telemetry: counted, not re-reported (see below)
             next(last[1])  # past the cap on the request's span: its middleware writes the count
-            try:
-                suppressed = log_limiter.admit(known.fingerprint)
-                if suppressed is not None:
-                    _log_violation(known.violation, suppressed, scope)
-            except Exception as exc:
-                internal_error("report.log", exc)
-            held = log_limiter.take_held()
-            if held:
-                _log_held(held)
+            _log_admitted((known,), scope)
             return
     prepared: list[_Prepared] = []
     for violation in violations:
@@ -271,16 +263,7 @@ def emit(
         _otel.emit_spans(guard_name, violations, code, scope, started_perf_ns, synced)
     except Exception as exc:
         internal_error("report.span", exc)
-    for known in prepared:
-        try:
-            suppressed = log_limiter.admit(known.fingerprint)
-            if suppressed is not None:
-                _log_violation(known.violation, suppressed, scope)
-        except Exception as exc:
-            internal_error("report.log", exc)
-    held = log_limiter.take_held()
-    if held:
-        _log_held(held)
+    _log_admitted(prepared, scope)
     if synced is not None and len(prepared) == 1 and len(violations) == 1:
         try:
             _remember_saturated(prepared[0], scope, synced)
@@ -324,6 +307,20 @@ def _notify(violations: Sequence[Violation]) -> None:
                 listener(violation)
             except Exception as exc:
                 internal_error("report.listener", exc)
+
+
+def _log_admitted(prepared: Sequence[_Prepared], scope: Any) -> None:
+    """Log each violation the rate limiter lets through, then the held-back summaries due."""
+    for known in prepared:
+        try:
+            suppressed = log_limiter.admit(known.fingerprint)
+            if suppressed is not None:
+                _log_violation(known.violation, suppressed, scope)
+        except Exception as exc:
+            internal_error("report.log", exc)
+    held = log_limiter.take_held()
+    if held:
+        _log_held(held)
 
 
 def _log_violation(violation: Violation, suppressed: int, scope: RequestScope | None) -> None:
