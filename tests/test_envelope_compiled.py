@@ -14,6 +14,7 @@ from typing import Any
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from _hostile import Unorderable
 from shadowguard._paths import _rng
 from shadowguard.envelope import Envelope, Facts, GuardEnvelope, dumps
 from shadowguard.envelope._compare import _Walk, compile_check, compile_roots
@@ -25,19 +26,6 @@ from shadowguard.envelope._record import GuardRecorder
 class Row:
     id: Any
     ts: Any = 0
-
-
-class Unorderable:
-    """Compares, hashes and prints by raising."""
-
-    def __lt__(self, other: object) -> bool:
-        raise TypeError("no order")
-
-    def __eq__(self, other: object) -> bool:
-        raise TypeError("no equality")
-
-    def __hash__(self) -> int:
-        raise TypeError("no hash")
 
 
 _scalars = (

@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import shadowguard
+from _hostile import Unorderable
 from shadowguard import envelope, guarded
 from shadowguard._paths import MISSING
 from shadowguard.envelope import Envelope, Facts, GuardEnvelope, _walk
@@ -311,22 +312,6 @@ def test_diff_reports_new_types_and_none(seen: Facts, observed: str) -> None:
 
 
 # -- anything at all -------------------------------------------------------------------------------
-
-
-class Unorderable:
-    """Compares, hashes and prints by raising."""
-
-    def __lt__(self, other: object) -> bool:
-        raise TypeError("no order")
-
-    def __eq__(self, other: object) -> bool:
-        raise TypeError("no equality")
-
-    def __hash__(self) -> int:
-        raise TypeError("no hash")
-
-    def __repr__(self) -> str:
-        raise TypeError("no repr")
 
 
 _anything = st.recursive(

@@ -46,6 +46,32 @@ def request(app: Any, path: str = "/flood") -> bytes:
             close()
 
 
+def _flood_then_one_more(otel: Any, calls: int, during: Any = None) -> Any:
+    """``calls`` violations in one WSGI request under OpenTelemetry's server span, then one more
+    a minute later (the log limiter's clock moved on); returns the server span. ``during`` runs
+    inside the request, after the flood."""
+    now = [1000.0]
+    _report.log_limiter.clock = lambda: now[0]
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        for _ in range(calls):
+            notify({"email": None})
+        if during is not None:
+            during()
+        start_response("200 OK", [])
+        return [b"ok"]
+
+    served = OpenTelemetryMiddleware(GuardMiddleware(app), tracer_provider=otel.tracer_provider)
+    try:
+        assert request(served) == b"ok"
+        now[0] += 60.0
+        notify({"email": None})
+    finally:
+        _report.log_limiter.clock = time.monotonic
+    (span,) = [s for s in otel.spans() if s.kind.name == "SERVER"]
+    return span
+
+
 def test_a_flood_in_one_request_keeps_the_exact_count_on_its_span(otel: Any) -> None:
     """40 violations in a request: 32 events, and the count 40 on the server span."""
 
@@ -154,23 +180,7 @@ def test_a_flood_past_the_cap_and_the_rate_limit_counts_every_violation(
 ) -> None:
     """Past the event cap and with its log held back a violation writes nothing, yet every one
     is in the metric, the request span's count and the next log line's ``suppressed``."""
-    now = [1000.0]
-    _report.log_limiter.clock = lambda: now[0]
-
-    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
-        for _ in range(100):
-            notify({"email": None})
-        start_response("200 OK", [])
-        return [b"ok"]
-
-    served = OpenTelemetryMiddleware(GuardMiddleware(app), tracer_provider=otel.tracer_provider)
-    try:
-        assert request(served) == b"ok"
-        now[0] += 60.0
-        notify({"email": None})
-    finally:
-        _report.log_limiter.clock = time.monotonic
-    (span,) = [s for s in otel.spans() if s.kind.name == "SERVER"]
+    span = _flood_then_one_more(otel, 100)
     assert (len(span.events), span.attributes["shadowguard.violations"]) == (32, 100)
     key = (
         ("shadowguard.assumption", "not_none(user.email)"),
@@ -209,26 +219,9 @@ def test_a_saturated_flood_takes_the_short_cut_and_counts_exactly(
 ) -> None:
     """Past the cap, with the log held back, a repeat only counts: the metric, the request's
     count and the held-back logs stay exact."""
-    now = [1000.0]
-    _report.log_limiter.clock = lambda: now[0]
     seen: list[Any] = []
-
-    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
-        for _ in range(300):
-            notify({"email": None})
-        seen.append(_report._saturated[1])
-        start_response("200 OK", [])
-        return [b"ok"]
-
-    served = OpenTelemetryMiddleware(GuardMiddleware(app), tracer_provider=otel.tracer_provider)
-    try:
-        assert request(served) == b"ok"
-        now[0] += 60.0
-        notify({"email": None})
-    finally:
-        _report.log_limiter.clock = time.monotonic
+    span = _flood_then_one_more(otel, 300, lambda: seen.append(_report._saturated[1]))
     assert seen[0] is not None  # the short-cut was armed during the request
-    (span,) = [s for s in otel.spans() if s.kind.name == "SERVER"]
     assert (len(span.events), span.attributes["shadowguard.violations"]) == (32, 300)
     assert _tallies.violation_counts()[_KEY] == 301
     entries = [e for e in logs if e["event"] == "assumption_violated"]
