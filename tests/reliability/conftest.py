@@ -151,6 +151,24 @@ class ServerProcess:
         return self.log.read_text(errors="replace")
 
 
+def start_privacy_app(
+    tmp_path: Path, servers: list[ServerProcess]
+) -> tuple[ServerProcess, int, Path, Path]:
+    """``reliability.privacy_app`` (a plain ASGI app on uvicorn, exporting to files) on a free
+    loopback port, up and listening: the server, its port, spans file and log file."""
+    port = free_port()
+    spans, log = tmp_path / "spans.jsonl", tmp_path / "log.jsonl"
+    server = ServerProcess(
+        [sys.executable, "-m", "reliability.privacy_app", str(port), str(spans), str(log)],
+        clean_env(),
+        HERE.parent,
+        tmp_path / "server.out",
+    )
+    servers.append(server)
+    server.wait_until(lambda: socket.create_connection(("127.0.0.1", port), timeout=1).close() or 1)
+    return server, port, spans, log
+
+
 @pytest.fixture
 def servers() -> Iterator[list[ServerProcess]]:
     """Server processes a test starts; any still running at the end are stopped by PID."""

@@ -39,7 +39,7 @@ from shadowguard import _report, assume, configure, guarded
 from shadowguard.asgi import GuardMiddleware
 from shadowguard.testing import capture_violations
 
-from .conftest import HERE, ServerProcess, clean_env, free_port
+from .conftest import ServerProcess, clean_env, start_privacy_app
 
 # -- decorator forms ------------------------------------------------------------------------------
 
@@ -410,16 +410,7 @@ def test_pipelined_keep_alive_requests_with_large_bodies_keep_their_own_context(
     import json
     import socket
 
-    port = free_port()
-    spans, log = tmp_path / "spans.jsonl", tmp_path / "log.jsonl"
-    server = ServerProcess(
-        [sys.executable, "-m", "reliability.privacy_app", str(port), str(spans), str(log)],
-        clean_env(),
-        HERE.parent,
-        tmp_path / "server.out",
-    )
-    servers.append(server)
-    server.wait_until(lambda: socket.create_connection(("127.0.0.1", port), timeout=1).close() or 1)
+    server, port, spans, _log = start_privacy_app(tmp_path, servers)
     body = b"x" * 70 * 1024
     requests = b"".join(
         b"POST /pay/%d HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\n\r\n%s" % (n, len(body), body)

@@ -31,7 +31,7 @@ from shadowguard import AssumptionViolation, assume, configure, guarded
 from shadowguard.asgi import GuardMiddleware
 from shadowguard.testing import capture_violations
 
-from .conftest import HERE, Reported, ServerProcess, clean_env, free_port
+from .conftest import HERE, Reported, ServerProcess, clean_env, start_privacy_app
 
 CANARY = "sg-canary-7f3a9c"
 SECRET = f"{CANARY}-secret"
@@ -203,16 +203,7 @@ def test_canaries_through_a_real_server_never_reach_telemetry(
     """A real uvicorn on loopback, a plain ASGI app: an absolute-form request target with
     credentials in its userinfo, a signed query string, secret headers and body; the exported
     spans, metrics and logs carry ``url.path`` without them."""
-    port = free_port()
-    spans, log = tmp_path / "spans.jsonl", tmp_path / "log.jsonl"
-    server = ServerProcess(
-        [sys.executable, "-m", "reliability.privacy_app", str(port), str(spans), str(log)],
-        clean_env(),
-        HERE.parent,
-        tmp_path / "server.out",
-    )
-    servers.append(server)
-    server.wait_until(lambda: socket.create_connection(("127.0.0.1", port), timeout=1).close() or 1)
+    server, port, spans, log = start_privacy_app(tmp_path, servers)
     targets = [
         f"http://alice:{SECRET}@api.example.com/charge?token={SECRET}",
         f"/charge?X-Amz-Signature={SECRET}&sig={SECRET}",
