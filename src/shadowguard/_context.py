@@ -6,6 +6,8 @@ import itertools
 from contextvars import ContextVar
 from typing import Any, ClassVar
 
+from shadowguard._tallies import counted
+
 __all__ = ["RequestScope", "current_request"]
 
 
@@ -34,8 +36,7 @@ class RequestScope:
     @property
     def violations(self) -> int:
         """Violations reported while this request was served (exact under threads)."""
-        text = repr(self._tally)  # "count(N)": read without advancing it
-        return int(text[6:-1])
+        return counted(self._tally)
 
     @violations.setter
     def violations(self, value: int) -> None:

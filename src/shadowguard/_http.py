@@ -443,12 +443,10 @@ class RequestState(RequestScope):
 
     Slots, all set in ``__init__`` (``method``, ``path``, ``route`` and ``violations`` are the
     scope's): on the request path reading a slot costs half what a class-level default does.
-    ``span`` is a property over the scope's slot, looked up only when needed.
+    ``span`` is the scope's, read when the request comes in.
     """
 
     __slots__ = (
-        "_parent",
-        "_span",
         "active",
         "awaiting_span",
         "body_bytes",
@@ -462,6 +460,7 @@ class RequestState(RequestScope):
         "latency_done",
         "mode",
         "own",
+        "parent",
         "pending",
         "released",
         "resolver",
@@ -521,25 +520,12 @@ class RequestState(RequestScope):
         # Read now, in the request's own context: later the server span may have ended (ASGI
         # background tasks run after the last body chunk), and another thread of the request
         # could not enter a copied context that one thread is already in.
-        parent = otel_context.get_current()
-        self._parent: otel_context.Context = parent
-        current = trace.get_current_span(parent)
-        self._span: Any = current if current.is_recording() else None
-        self.started_ns = _perf_ns()
-
-    @property
-    def parent(self) -> otel_context.Context:
+        self.parent: otel_context.Context = otel_context.get_current()
         """The OpenTelemetry context the request came in with (then: its span's, once known)."""
-        return self._parent
-
-    @property
-    def span(self) -> Any:
+        current = trace.get_current_span(self.parent)
+        self.span = current if current.is_recording() else None
         """The request's span, if it was recording when the request came in (or attached)."""
-        return self._span
-
-    @span.setter
-    def span(self, span: Any) -> None:
-        self._span = span
+        self.started_ns = _perf_ns()
 
     @property
     def scope(self) -> RequestState:
@@ -866,7 +852,7 @@ class RequestState(RequestScope):
             if self._live_span() is not None or self.own is not None:
                 return
             self.span = span
-            self._parent = trace.set_span_in_context(span)
+            self.parent = trace.set_span_in_context(span)
             pending = self._take_pending()
             if pending:
                 self._emit(pending, span)
