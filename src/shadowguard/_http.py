@@ -164,7 +164,7 @@ class Rule:
     @property
     def in_flight(self) -> int:
         """How many requests of this rule are in flight (settable, for tests and diagnostics)."""
-        return self._held + _taken(self._entered) - _taken(self._left)
+        return self._held + _tallies.counted(self._entered) - _tallies.counted(self._left)
 
     @in_flight.setter
     def in_flight(self, value: int) -> None:
@@ -196,10 +196,6 @@ class Rule:
             self._held -= 1
         finally:
             lock.release()
-
-
-def _taken(counter: itertools.count[int]) -> int:
-    return int(repr(counter)[6:-1])  # "count(N)": N values were taken from a count() at 0
 
 
 def _fmt(value: object) -> str:
