@@ -336,7 +336,7 @@ def test_the_after_fork_hooks_give_fresh_locks_and_nothing_in_flight() -> None:
 
 
 SHUTDOWN = """
-import atexit, threading
+import atexit, sys, threading
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
 from shadowguard import assume, configure, guarded
@@ -361,7 +361,9 @@ keep = Finaliser()
 threading.Thread(target=spin, daemon=True).start()
 atexit.register(f, None)  # and one from an atexit handler
 f(None)
-print("main done")
+# one write, on a line of its own: the daemon thread's log lines are printed in two writes
+# (text, then newline) and may be cut between them by this one
+sys.stdout.write("\\nmain done\\n")
 """
 
 
