@@ -282,7 +282,7 @@ def test_internal_faults_are_swallowed_at_every_step(
     monkeypatch.setattr(target, broken)
     before = _faults.internal_errors_total()
     with otel.tracer.start_as_current_span("late") as span:
-        state = guard.start("GET", "/a", 10, lambda: "/a")
+        state = guard.start("get", "/a", 10, lambda: "/a")  # not canonical: _method runs
         if state is not None:
             state.awaiting_span = True
             state.admit()

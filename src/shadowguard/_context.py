@@ -14,7 +14,7 @@ __all__ = ["RequestScope", "current_request"]
 class RequestScope:
     """A request in flight: its route for violation attributes and its violation count."""
 
-    __slots__ = ("_tally", "method", "path", "route", "span")
+    __slots__ = ("_tally", "method", "path", "reported", "route", "span")
 
     syncs_count: ClassVar[bool] = False
     """True when the scope's owner writes ``shadowguard.violations`` on ``span`` as the request
@@ -32,6 +32,10 @@ class RequestScope:
         self.path = path
         self.span = span
         self._tally = itertools.count()
+        self.reported = False
+        """Set by :meth:`add` (and the count's setter): a request nobody reported on skips
+        reading its exact count (``reported and violations``). The reporter's flood path
+        advances ``_tally`` inline, but only for a scope it saw through :meth:`add` first."""
 
     @property
     def violations(self) -> int:
@@ -41,10 +45,12 @@ class RequestScope:
     @violations.setter
     def violations(self, value: int) -> None:
         self._tally = itertools.count(value)
+        self.reported = True
 
     def add(self, count: int) -> None:
         """Count violations reported while this request was served: ``next`` on the scope's
         own counter is atomic, so a flood takes no lock."""
+        self.reported = True
         tally = self._tally
         if count == 1:
             next(tally)

@@ -26,11 +26,14 @@ import re
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
+from opentelemetry.trace import Span
+from opentelemetry.trace import propagation as _propagation
 
 from shadowguard import _otel, _report, _tallies
 from shadowguard._config import Mode, resolve_mode, settings
@@ -46,6 +49,7 @@ __all__ = [
     "RequestState",
     "current_state",
     "parse_limits",
+    "recording_span",
 ]
 
 OPTIONS = ("latency_ms", "max_in_flight", "max_body_bytes", "error_status")
@@ -60,6 +64,22 @@ _MAX_DECLARED = 4096
 _NO_CODE: dict[str, Any] = {}
 
 _perf_ns = time.perf_counter_ns
+_OFF = Mode.OFF  # a module constant: reading an enum member off its class costs a lookup
+
+
+def _context_reader() -> Callable[[], otel_context.Context]:
+    """``opentelemetry.context.get_current``, or, with OpenTelemetry's default runtime context,
+    its context variable's ``get``: the same value, two Python calls fewer per request."""
+    runtime = getattr(otel_context, "_RUNTIME_CONTEXT", None)
+    variable = getattr(runtime, "_current_context", None)
+    if type(runtime).__name__ == "ContextVarsRuntimeContext" and isinstance(variable, ContextVar):
+        return variable.get
+    return otel_context.get_current
+
+
+_current_context = _context_reader()
+_SPAN_KEY: str | None = getattr(_propagation, "_SPAN_KEY", None)
+"""The key OpenTelemetry keeps the current span under in a context, if it still has it there."""
 
 Length = int | Callable[[], int | None] | None
 """A request's declared Content-Length, or a function reading it (only when a limit needs it)."""
@@ -126,34 +146,24 @@ def parse_limits(owner: str, options: Mapping[str, object], base: Limits | None 
 
 
 class Rule:
-    """The limits of the app or of one route, with the in-flight counter of its requests.
+    """The limits of the app or of one route, with its requests in flight.
 
-    A rule with ``max_in_flight`` counts under a lock, so each request sees an exact count; one
-    without counts lock-free (``next`` on an ``itertools.count`` is atomic): nothing reads its
-    count on the request path.
+    ``flight`` holds one ``None`` per request in flight: ``append``, ``len`` and ``pop`` are
+    each atomic (the guard counts its calls in flight the same way), so counting takes no lock
+    and a request entering reads how many are in flight, itself included. (Two requests
+    entering at the very same time may both read the count that includes the other: each is
+    a true count when it is read.)
     """
 
-    __slots__ = (
-        "_entered",
-        "_held",
-        "_left",
-        "_lock",
-        "label",
-        "latency_ns",
-        "limit",
-        "limits",
-        "texts",
-    )
+    __slots__ = ("error_status", "flight", "label", "latency_ns", "limit", "limits", "texts")
 
     def __init__(self, label: str | None, limits: Limits) -> None:
         self.label = label
         self.limits = limits
         self.limit = limits.max_in_flight
+        self.error_status = limits.error_status
         self.latency_ns = None if limits.latency_ms is None else limits.latency_ms * 1_000_000
-        self._held = 0
-        self._entered = itertools.count()
-        self._left = itertools.count()
-        self._lock = threading.Lock()
+        self.flight: list[None] = []
         where = "" if label is None else f", route={label!r}"
         self.texts = {
             key: f"{key}({_fmt(getattr(limits, key))}{where})"
@@ -164,38 +174,35 @@ class Rule:
     @property
     def in_flight(self) -> int:
         """How many requests of this rule are in flight (settable, for tests and diagnostics)."""
-        return self._held + _tallies.counted(self._entered) - _tallies.counted(self._left)
+        return len(self.flight)
 
     @in_flight.setter
     def in_flight(self, value: int) -> None:
-        with self._lock:
-            self._held += value - self.in_flight
+        flight = self.flight
+        missing = value - len(flight)
+        if missing > 0:
+            flight.extend([None] * missing)
+        else:
+            del flight[max(value, 0) :]
 
     def enter(self) -> int | None:
-        """Count one more request of this rule in flight; with a limit, how many are in flight
-        now. (``acquire``/``release`` rather than ``with``: half the cost, per request.)"""
-        if self.limit is None:
-            next(self._entered)
-            return None
-        lock = self._lock
-        lock.acquire()
-        try:
-            self._held += 1
-            return self._held
-        finally:
-            lock.release()
+        """Count one more request of this rule in flight: how many are in flight when that is
+        over the limit, else ``None``."""
+        flight = self.flight
+        flight.append(None)
+        limit = self.limit
+        if limit is not None:
+            count = len(flight)
+            if count > limit:
+                return count
+        return None
 
     def leave(self) -> None:
         """Give back what :meth:`enter` took."""
-        if self.limit is None:
-            next(self._left)
-            return
-        lock = self._lock
-        lock.acquire()
-        try:
-            self._held -= 1
-        finally:
-            lock.release()
+        try:  # noqa: SIM105  # suppress() would cost a context manager per request
+            self.flight.pop()
+        except IndexError:  # only a count set lower by hand meanwhile
+            pass
 
 
 def _fmt(value: object) -> str:
@@ -280,6 +287,8 @@ class HttpGuard:
             "error_status": error_status,
         }
         self.app_rule = Rule(None, parse_limits(owner, options))
+        self.app_held = (self.app_rule,)
+        """What a request counted in the app's rule only holds (one tuple for all of them)."""
         self.patterns = _parse_routes(owner, routes, self.app_rule.limits)
         self.counts_body = self.app_rule.limits.max_body_bytes is not None or any(
             p.rule.limits.max_body_bytes is not None for p in self.patterns
@@ -343,12 +352,13 @@ class HttpGuard:
         failed: the request then passes untouched). ``content_length`` may be a function reading
         it, called only if a body limit applies. Never raises."""
         try:
-            if settings.mode is Mode.OFF:
+            if settings.mode is _OFF:
                 return None
             mode = self._mode if self._mode_generation == settings.generation else self.mode()
             if type(path) is not str or path[:1] != "/" or len(path) > _MAX_PATH:
                 path = _path(path)
-            return RequestState(self, mode, _method(method), path, content_length, resolver)
+            verb = method if type(method) is str and method in _METHODS else _method(method)
+            return RequestState(self, mode, verb, path, content_length, resolver)
         except Exception as exc:
             internal_error("http.start", exc)
             return None
@@ -381,8 +391,7 @@ def _status_code(status: object) -> int:
 
 
 def _method(value: object) -> str:
-    if type(value) is str and value in _METHODS:  # the usual case, already canonical
-        return value
+    """A request method as reported: canonical, or ``_OTHER`` (bounded cardinality)."""
     if isinstance(value, str):
         upper = value.upper()
         if upper in _METHODS:
@@ -417,6 +426,14 @@ def _after_fork_in_child() -> None:
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def recording_span(context: otel_context.Context | None = None) -> Any:
+    """The span of ``context`` (by default the current one) if it records, else ``None``."""
+    if context is None:
+        context = _current_context()
+    span = context.get(_SPAN_KEY) if _SPAN_KEY is not None else trace.get_current_span(context)
+    return span if span is not None and isinstance(span, Span) and span.is_recording() else None
 
 
 def current_state() -> RequestState | None:
@@ -482,12 +499,13 @@ class RequestState(RequestScope):
     ) -> None:
         self.guard = guard
         self.mode = mode
-        self.active = mode is not Mode.OFF
+        self.active = mode is not _OFF
         """False when the middleware's guard name is turned off: the route is still known."""
         self.method: str = method
         self.path: str = path
         self.route = None
-        self.violations = 0
+        self._tally = itertools.count()
+        self.reported = False
         self.content_length = content_length
         self.resolver = resolver
         """Reads the template of the route the framework matched (ASGI), when asked."""
@@ -516,10 +534,9 @@ class RequestState(RequestScope):
         # Read now, in the request's own context: later the server span may have ended (ASGI
         # background tasks run after the last body chunk), and another thread of the request
         # could not enter a copied context that one thread is already in.
-        self.parent: otel_context.Context = otel_context.get_current()
+        parent = self.parent = _current_context()
         """The OpenTelemetry context the request came in with (then: its span's, once known)."""
-        current = trace.get_current_span(self.parent)
-        self.span = current if current.is_recording() else None
+        self.span = recording_span(parent) if parent else None  # an empty context has none
         """The request's span, if it was recording when the request came in (or attached)."""
         self.started_ns = _perf_ns()
 
@@ -572,7 +589,11 @@ class RequestState(RequestScope):
         try:
             guard = self.guard
             next(guard.checks)
-            self._enter(guard.app_rule, found)
+            app = guard.app_rule
+            over = app.enter()
+            self.held = guard.app_held
+            if over is not None:
+                found.append(self._crowded(app, over))
             if guard.patterns:
                 rule = guard.match(self.method, None, self.path)
                 if rule is not None:
@@ -586,20 +607,19 @@ class RequestState(RequestScope):
             self._report(found, may_raise=True)
 
     def _enter(self, rule: Rule, found: list[Violation]) -> None:
-        count = rule.enter()
+        over = rule.enter()
         self.held += (rule,)
-        if count is None or count <= rule.limit:  # type: ignore[operator]  # a count: a limit
-            return
-        limit = rule.limit
-        found.append(
-            Violation(
-                guard=self.guard.name,
-                assumption=rule.texts["max_in_flight"],
-                kind="concurrency",
-                mode=self.mode.value,
-                expected=f"<= {limit} in flight",
-                observed=f"{count} in flight",
-            )
+        if over is not None:
+            found.append(self._crowded(rule, over))
+
+    def _crowded(self, rule: Rule, count: int) -> Violation:
+        return Violation(
+            guard=self.guard.name,
+            assumption=rule.texts["max_in_flight"],
+            kind="concurrency",
+            mode=self.mode.value,
+            expected=f"<= {rule.limit} in flight",
+            observed=f"{count} in flight",
         )
 
     def _check_volume(self, found: list[Violation]) -> None:
@@ -705,23 +725,25 @@ class RequestState(RequestScope):
             return  # finished: complete() already checked this status
         if self.seen_exception is not None and self._enforced():
             return
-        found: list[Violation] = []
         try:
-            code = status if type(status) is int else _status_code(status)
+            if type(status) is int:
+                code = status
+            else:  # a WSGI status line seen before, else parsed
+                seen = _status_codes.get(status) if type(status) is str else None
+                code = seen if seen is not None else _status_code(status)
             self.status = code
             if self.resolver is not None and self.guard.patterns:
                 self.refresh_route()  # the route's rule may set another error_status
             rule = self.rule
-            threshold = (
-                rule.limits if rule is not None else self.guard.app_rule.limits
-            ).error_status
-            if threshold is not None and code >= threshold:
-                self.status_done = True
-                found.append(self._violation("status", "error_status", f"< {threshold}", str(code)))
+            threshold = (rule if rule is not None else self.guard.app_rule).error_status
+            if threshold is None or code < threshold:
+                return
+            self.status_done = True
+            found = [self._violation("status", "error_status", f"< {threshold}", str(code))]
         except Exception as exc:
             internal_error("http.status", exc)
-        if found:
-            self._report(found, may_raise=False)
+            return
+        self._report(found, may_raise=False)
 
     def release(self) -> None:
         """The request no longer counts as in flight: give back its in-flight counters."""
@@ -756,7 +778,7 @@ class RequestState(RequestScope):
                     late = self._violation(
                         "latency", "latency_ms", f"<= {ms:g} ms", f"{elapsed / 1e6:.1f} ms"
                     )
-            if self.violations and late is None:
+            if late is None and self.reported and self.violations:
                 span = self.span
                 if span is not None and span.is_recording():
                     self._sync_count(span)  # OpenTelemetry's ASGI server span ends with the body
@@ -816,7 +838,7 @@ class RequestState(RequestScope):
             self.body_done()
         if self.awaiting_span:
             self.awaiting_span = False
-        if self.pending or self.violations or self.own is not None:
+        if self.pending or self.own is not None or (self.reported and self.violations):
             self._wrap_up()
 
     def _wrap_up(self) -> None:
@@ -859,9 +881,12 @@ class RequestState(RequestScope):
     def settle(self, span: Any) -> None:
         """No span will start for this request after this point (Flask: the response is
         final): take ``span`` if it records, else report what waited on shadowguard's own."""
-        self.attach_span(span)
+        if span is not None:
+            self.attach_span(span)
+        self.awaiting_span = False
+        if not self.pending:
+            return
         try:
-            self.awaiting_span = False
             pending = self._take_pending()
             if pending:
                 self._emit(pending, self._target(open_own=True))
