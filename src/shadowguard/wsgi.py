@@ -51,6 +51,7 @@ class GuardMiddleware:
         routes: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> None:
         self.app = app
+        self.awaits_span = self.awaits_span  # read per request: an instance's own is cheaper
         self.guard = HttpGuard(
             name,
             latency_ms=latency_ms,
@@ -63,12 +64,14 @@ class GuardMiddleware:
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         guard = self.guard
         counts_body = guard.counts_body  # read once: a route declared meanwhile may flip it
+        path = environ.get("PATH_INFO")
+        if type(path) is not str or not path.isascii() or environ.get("SCRIPT_NAME"):
+            path = _path(environ)
+        declared = environ.get("CONTENT_LENGTH")
         state = guard.start(
             environ.get("REQUEST_METHOD"),
-            _path(environ),
-            # read when a body limit needs it; at once when the input is counted (else the
-            # state, the environ and the counting input would make a reference cycle)
-            _content_length(environ) if counts_body else lambda: _content_length(environ),
+            path,
+            _content_length(declared) if declared else None,
         )
         if state is None:
             return self.app(environ, start_response)
@@ -91,6 +94,12 @@ class GuardMiddleware:
             current_request.reset(token)
         if state.finished:
             return result
+        if type(result) is list or type(result) is tuple:
+            if not state.needs_end():
+                state.finish()  # the body is in memory and nothing times its end
+                return result
+            body.in_memory(result)
+            return body
         file_wrapper = environ.get("wsgi.file_wrapper")
         if (
             isinstance(file_wrapper, type)
@@ -116,7 +125,7 @@ class Body:
     is called exactly once.
     """
 
-    __slots__ = ("_closed", "_iterator", "_start_response", "_state", "result")
+    __slots__ = ("_closed", "_in_memory", "_iterator", "_start_response", "_state", "result")
 
     def __init__(self, state: RequestState, start_response: StartResponse) -> None:
         self._state = state
@@ -125,6 +134,14 @@ class Body:
         """The app's iterable, set once the app returned it."""
         self._iterator: Iterator[bytes] | None = None
         self._closed = False
+        self._in_memory = False
+
+    def in_memory(self, result: list[bytes] | tuple[bytes, ...]) -> None:
+        """The app returned a list or tuple: iterating it runs no code of the app's, so its
+        chunks are handed over without setting the request context for each."""
+        self.result = result
+        self._iterator = iter(result)
+        self._in_memory = True
 
     def start_response(self, status: str, headers: Any, *exc_info: Any) -> Any:
         """The ``start_response`` the app gets: the status is checked, then the server's called."""
@@ -136,6 +153,12 @@ class Body:
 
     def __next__(self) -> bytes:
         state = self._state
+        if self._in_memory:
+            chunk = next(self._iterator, _END)  # type: ignore[arg-type]  # set with _in_memory
+            if chunk is not _END:
+                return chunk  # type: ignore[return-value]
+            state.finish()
+            raise StopIteration
         token = current_request.set(state)
         try:
             iterator = self._iterator
@@ -222,8 +245,7 @@ def _path(environ: Environ) -> str:
         return raw
 
 
-def _content_length(environ: Environ) -> int | None:
-    value = environ.get("CONTENT_LENGTH")
+def _content_length(value: object) -> int | None:
     if isinstance(value, str):
         text = value.strip()
         if text.isascii() and text.isdigit():
