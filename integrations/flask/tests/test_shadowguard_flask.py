@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 import pytest
-from flask import Blueprint, Flask, Response, stream_with_context
+from flask import Blueprint, Flask, Response, request_finished, request_started, stream_with_context
 from opentelemetry.instrumentation.flask import FlaskInstrumentor
 
 import shadowguard_flask
@@ -264,6 +264,44 @@ def test_uninstrument_under_a_later_wrapper_steps_aside(otel: Any) -> None:
         assert all("http.route" not in e for e in otel.events())
     finally:
         FlaskInstrumentor().uninstrument_app(app)
+
+
+def test_hooks_wrap_two_app_methods_and_no_signal_fires_per_request(otel: Any) -> None:
+    """The route and the final response come from wrappers of ``preprocess_request`` and
+    ``process_response``: ``request_started``/``request_finished`` keep no receiver (a connected
+    signal costs every request); uninstrument takes the wrappers off the app again."""
+    app = make_app()
+    guard = ShadowGuard(app)
+    assert {"preprocess_request", "process_response"} <= set(vars(app))
+    assert not request_started.has_receivers_for(app)
+    assert not request_finished.has_receivers_for(app)
+    app.test_client().get("/users/3")
+    assert [e["http.route"] for e in otel.events()] == ["/users/<int:user_id>"]
+    guard.uninstrument()
+    assert not {"preprocess_request", "process_response"} & set(vars(app))
+    assert app.preprocess_request.__func__ is Flask.preprocess_request  # type: ignore[attr-defined]
+
+
+def test_uninstrument_under_a_later_method_wrapper_passes_through(otel: Any) -> None:
+    """Something wrapped ``preprocess_request`` after shadowguard: uninstrument leaves that
+    wrapper in place, and shadowguard's hooks under it only pass through."""
+    app = make_app()
+    guard = ShadowGuard(app)
+    ours = app.preprocess_request
+    calls: list[str] = []
+
+    def later() -> Any:
+        calls.append("later")
+        return ours()
+
+    app.preprocess_request = later  # type: ignore[method-assign]
+    guard.uninstrument()
+    assert app.preprocess_request is later
+    with capture_violations() as seen:
+        assert app.test_client().get("/users/1").status_code == 200
+    assert calls == ["later"]
+    assert [v.guard for v in seen] == ["users.email"]
+    assert all("http.route" not in e for e in otel.events())
 
 
 def test_unknown_options_fail_at_construction() -> None:

@@ -14,8 +14,9 @@ A thin adapter over :class:`shadowguard.wsgi.GuardMiddleware`: it wraps ``app.ws
 each request by its URL rule (``/users/<int:user_id>``), applies a view's
 :func:`route_assumptions`, and puts request violations on the server span of
 ``opentelemetry-instrumentation-flask`` when that is active (it starts its span after the WSGI
-middleware, so the adapter picks it up from Flask's signals). Responses whose body is already in
-memory are checked when Flask finalizes them; streamed ones when their last chunk is sent.
+middleware, so the adapter picks it up as Flask processes the request and its response).
+Responses whose body is already in memory are checked when Flask finalizes them; streamed ones
+when their last chunk is sent.
 """
 
 from __future__ import annotations
@@ -23,12 +24,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from flask import Flask, Response, got_request_exception, request, request_finished
-from flask import request_started as flask_request_started
-from opentelemetry import trace
+from flask import Flask, Response, got_request_exception, request
 
 from shadowguard._faults import internal_error
-from shadowguard._http import HttpGuard, current_state, parse_limits
+from shadowguard._http import HttpGuard, RequestState, current_state, parse_limits, recording_span
 from shadowguard.wsgi import Environ, GuardMiddleware, StartResponse
 
 __all__ = ["ShadowGuard", "route_assumptions"]
@@ -37,6 +36,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 EXTENSION = "shadowguard"
 ROUTE_ATTRIBUTE = "__shadowguard_route__"
 _OPTIONS = ("name", "latency_ms", "max_in_flight", "max_body_bytes", "error_status", "routes")
+_current_request = request._get_current_object  # type: ignore[attr-defined]  # past the proxy
 
 
 def route_assumptions(**options: Any) -> Callable[[F], F]:
@@ -106,7 +106,7 @@ class FlaskGuardMiddleware(GuardMiddleware):
             return self.app(environ, start_response)
         if not self._scanned:
             self._scan()
-        return super().__call__(environ, start_response)
+        return GuardMiddleware.__call__(self, environ, start_response)  # no super() object
 
     def _scan(self) -> None:
         self._scanned = True  # Flask refuses new routes once it served a request
@@ -118,60 +118,93 @@ class FlaskGuardMiddleware(GuardMiddleware):
 
 
 class _Installation:
-    """shadowguard on one app: the middleware and the signal receivers, and how to remove them."""
+    """shadowguard on one app: the middleware, the two app methods it wraps, the exception
+    signal's receiver, and how to remove them.
+
+    The route is learnt as ``preprocess_request`` starts and the response finished as
+    ``process_response`` returns (where Flask sends ``request_started`` and
+    ``request_finished``, inside the same error handling): wrapping the two methods costs a
+    Python call per request, a connected signal a few microseconds.
+    """
 
     def __init__(self, app: Flask, options: dict[str, Any]) -> None:
         self.app = app
         self.middleware = FlaskGuardMiddleware(app.wsgi_app, app, **options)
+        self._preprocess = app.preprocess_request
+        self._process_response = app.process_response
+        self._hooks = {
+            "preprocess_request": self.preprocess_request,
+            "process_response": self.process_response,
+        }
+        self._previous = {name: vars(app).get(name) for name in self._hooks}
         app.wsgi_app = self.middleware  # type: ignore[method-assign]
-        flask_request_started.connect(self.request_started, app, weak=False)
-        request_finished.connect(self.request_finished, app, weak=False)
+        for name, hook in self._hooks.items():
+            setattr(app, name, hook)
         got_request_exception.connect(self.got_request_exception, app, weak=False)
 
     def remove(self) -> None:
-        flask_request_started.disconnect(self.request_started, self.app)
-        request_finished.disconnect(self.request_finished, self.app)
         got_request_exception.disconnect(self.got_request_exception, self.app)
-        if self.app.wsgi_app is self.middleware:
-            self.app.wsgi_app = self.middleware.app  # type: ignore[method-assign,assignment]
+        app = self.app
+        if app.wsgi_app is self.middleware:
+            app.wsgi_app = self.middleware.app  # type: ignore[method-assign,assignment]
         else:  # wrapped again after us (e.g. by OpenTelemetry): step aside instead
             self.middleware.bypass = True
-        if self.app.extensions.get(EXTENSION) is self:
-            del self.app.extensions[EXTENSION]
+        for name, hook in self._hooks.items():
+            if vars(app).get(name) is not hook:
+                self.middleware.bypass = True  # wrapped after us: our hook passes through
+            elif self._previous[name] is None:
+                delattr(app, name)
+            else:
+                setattr(app, name, self._previous[name])
+        if app.extensions.get(EXTENSION) is self:
+            del app.extensions[EXTENSION]
 
-    def request_started(self, sender: Flask, **extra: Any) -> None:
+    def preprocess_request(self) -> Any:
         """Routing is done: name the request by its URL rule and apply the view's assumptions
-        (in enforce mode a broken route limit raises here, so Flask answers 500)."""
-        state = current_state()
-        if state is None:
-            return
+        (in enforce mode a broken route limit raises here, so Flask answers 500), then run
+        Flask's own ``preprocess_request``."""
+        if not self.middleware.bypass:
+            state = current_state()
+            if state is not None:
+                self._routed(state)
+        return self._preprocess()
+
+    def _routed(self, state: RequestState) -> None:
         options: dict[str, Any] | None = None
         template: str | None = None
         try:
-            rule = request.url_rule  # one look-up through the request proxy: they cost
+            rule = _current_request().url_rule  # the request itself: its proxy costs more
             if rule is not None:
                 template = rule.rule
-                view = sender.view_functions.get(rule.endpoint)
+                view = self.app.view_functions.get(rule.endpoint)
                 declared = getattr(view, ROUTE_ATTRIBUTE, None)
                 options = declared if isinstance(declared, dict) else None
         except Exception as exc:
-            internal_error("flask.request_started", exc)
+            internal_error("flask.route", exc)
         state.set_route(template, options)
-        state.attach_span(trace.get_current_span())
+        span = recording_span()
+        if span is not None:
+            state.attach_span(span)
 
-    def request_finished(self, sender: Flask, response: Response, **extra: Any) -> None:
-        """The response is final; OpenTelemetry's span still records. A body already in memory
-        means the request is served: report it all now. A streamed one stops counting as in
-        flight (a client that never reads it must not hold the count), and is timed to its end."""
-        state = current_state()
-        if state is None:
-            return
-        state.settle(trace.get_current_span())
+    def process_response(self, response: Response) -> Response:
+        """Flask's ``process_response``, then: the response is final; OpenTelemetry's span
+        still records. A body already in memory means the request is served: report it all
+        now. A streamed one stops counting as in flight (a client that never reads it must not
+        hold the count), and is timed to its end."""
+        response = self._process_response(response)
+        if not self.middleware.bypass:
+            state = current_state()
+            if state is not None:
+                self._finished(state, response)
+        return response
+
+    def _finished(self, state: RequestState, response: Response) -> None:
+        state.settle(recording_span())
         try:
             streamed = response.is_streamed
             status = response.status_code
         except Exception as exc:
-            internal_error("flask.request_finished", exc)
+            internal_error("flask.response", exc)
             return
         if not streamed:
             state.complete(status)
@@ -183,5 +216,5 @@ class _Installation:
         state = current_state()
         if state is None:
             return
-        state.settle(trace.get_current_span())
+        state.settle(recording_span())
         state.raised(exception)
