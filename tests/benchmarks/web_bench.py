@@ -1,6 +1,6 @@
 """Requests per second of a hello app, bare and behind each middleware, measured with wrk.
 
-    python tests/benchmarks/web_bench.py                  # ASGI and WSGI, ~6 minutes
+    python tests/benchmarks/web_bench.py                  # ASGI and WSGI, ~7 minutes
     python tests/benchmarks/web_bench.py --only asgi --duration 3 --rounds 3
 
 FastAPI on uvicorn and Flask on gunicorn (one sync worker) serve ``GET /hello`` on 127.0.0.1,
@@ -10,8 +10,13 @@ framework adapter, OpenTelemetry's middleware with an SDK exporting in batches t
 table gives medians, the ratio to the bare app (median of per-round ratios) and the server's
 CPU time per request (user + system, read from the server's own processes around each run): on
 a shared machine throughput swings with the neighbours' load, CPU time per request much less,
-and for a one-process server the two ratios agree. Every server is started here, bounded in
-time and stopped by its PID.
+and for a one-process server the two ratios agree. The spread of the per-round CPU ratios
+(interquartile range) says how far a ratio can be trusted: the pass-through middleware, which
+cannot be faster than the bare app, is the control.
+
+Where the machine has two CPUs or more (and ``taskset``, util-linux), the servers are pinned to
+one and wrk to another: neither then migrates, nor competes with the other for a core.
+Every server is started here, bounded in time and stopped by its PID.
 """
 
 from __future__ import annotations
@@ -39,6 +44,24 @@ from _harness import now, table  # noqa: E402
 from _web_apps import ASGI_VARIANTS, WSGI_VARIANTS  # noqa: E402
 
 TARGETS = {"asgi": 0.95, "wsgi": 0.97}
+
+
+def cpu_plan() -> tuple[str | None, str | None]:
+    """The CPUs for the servers and for wrk: one each, apart, where there are two to pin."""
+    if not hasattr(os, "sched_getaffinity") or shutil.which("taskset") is None:
+        return None, None
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        return None, None
+    return str(cpus[0]), str(cpus[1])
+
+
+SERVER_CPU, WRK_CPU = cpu_plan()
+
+
+def pinned(cpu: str | None, cmd: list[str]) -> list[str]:
+    """``cmd`` run on ``cpu`` (``taskset`` execs it: same PID, children inherit the pin)."""
+    return cmd if cpu is None else ["taskset", "-c", cpu, *cmd]
 
 
 @dataclass
@@ -79,7 +102,12 @@ def start(kind: str, variant: str, logs: Path) -> Server:
     log = logs / f"{kind}-{variant}.log"
     with open(log, "wb") as out:
         process = subprocess.Popen(
-            cmd, cwd=HERE, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            pinned(SERVER_CPU, cmd),
+            cwd=HERE,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
     return Server(variant, port, process, log)
 
@@ -127,7 +155,9 @@ def wrk(url: str, seconds: float, connections: int) -> tuple[float, int]:
     """Requests per second and requests served in one wrk run (one thread: the other core
     serves)."""
     cmd = ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", url]
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60, check=True)
+    done = subprocess.run(
+        pinned(WRK_CPU, cmd), capture_output=True, text=True, timeout=seconds + 60, check=True
+    )
     found = re.search(r"Requests/sec:\s*([\d.]+)", done.stdout)
     if found is None:
         raise RuntimeError(f"unexpected wrk output:\n{done.stdout}\n{done.stderr}")
@@ -170,19 +200,18 @@ def report(kind: str, servers: list[Server]) -> str:
     added: dict[str, float] = {}
     ratios: dict[str, float] = {}
     cpu_ratios: dict[str, float] = {}
+    spreads: dict[str, str] = {}
     for server in servers:
         median = statistics.median(server.rps)
         cpu = statistics.median(server.cpu_us or [0.0])
         ratios[server.variant] = statistics.median(
             a / b for a, b in zip(server.rps, bare.rps, strict=True)
         )
+        per_round = [b / a if a else 1.0 for a, b in zip(server.cpu_us, bare.cpu_us, strict=True)]
         cpu_ratios[server.variant] = (
-            statistics.median(
-                b / a if a else 1.0 for a, b in zip(server.cpu_us, bare.cpu_us, strict=True)
-            )
-            if server.cpu_us
-            else ratios[server.variant]
+            statistics.median(per_round) if per_round else ratios[server.variant]
         )
+        spreads[server.variant] = _spread(per_round) if server is not bare else ""
         added[server.variant] = cpu - bare_cpu
         rows.append(
             [
@@ -192,13 +221,14 @@ def report(kind: str, servers: list[Server]) -> str:
                 f"{ratios[server.variant]:.3f}",
                 f"{cpu:,.0f}",
                 f"{cpu_ratios[server.variant]:.3f}",
+                spreads[server.variant],
                 "" if server is bare else f"{added[server.variant]:+.1f}",
             ]
         )
     server_name = "FastAPI on uvicorn" if kind == "asgi" else "Flask on gunicorn (1 sync worker)"
     lines = [f"### {kind.upper()}: {server_name}\n"]
     headers = ["variant", "median req/s", "range", "vs bare (req/s)", "server CPU µs/req"]
-    headers += ["vs bare (CPU)", "CPU µs/req added"]
+    headers += ["vs bare (CPU)", "CPU ratio IQR", "CPU µs/req added"]
     lines.append(table(headers, rows))
     goal = TARGETS[kind]
     sg, sg_cpu = ratios["shadowguard"], cpu_ratios["shadowguard"]
@@ -219,6 +249,14 @@ def report(kind: str, servers: list[Server]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _spread(values: list[float]) -> str:
+    """The interquartile range of per-round ratios (the noise a ratio carries)."""
+    if len(values) < 4:
+        return f"{min(values):.3f} .. {max(values):.3f}" if values else ""
+    q1, _, q3 = statistics.quantiles(values, n=4)
+    return f"{q1:.3f} .. {q3:.3f}"
+
+
 def versions() -> str:
     names = ["fastapi", "starlette", "uvicorn", "flask", "gunicorn", "opentelemetry-sdk"]
     names.append("opentelemetry-instrumentation-asgi")
@@ -235,8 +273,8 @@ def versions() -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--only", default="asgi,wsgi", help="asgi, wsgi or both")
-    parser.add_argument("--duration", type=float, default=5.0, help="seconds per wrk run")
-    parser.add_argument("--rounds", type=int, default=5, help="alternating rounds")
+    parser.add_argument("--duration", type=float, default=4.0, help="seconds per wrk run")
+    parser.add_argument("--rounds", type=int, default=7, help="alternating rounds")
     parser.add_argument("--connections", type=int, default=16, help="wrk connections")
     parser.add_argument("--variants", default=None, help="comma-separated subset (with bare)")
     parser.add_argument("--logs", default=None, help="directory for the servers' output")
@@ -248,6 +286,8 @@ def main(argv: list[str] | None = None) -> int:
     logs.mkdir(parents=True, exist_ok=True)
     print(f"# Web benchmark, {now()}\n")
     print(f"- wrk -t1 -c{args.connections}, {args.duration:g} s per run, {args.rounds} rounds")
+    if SERVER_CPU is not None:
+        print(f"- servers pinned to CPU {SERVER_CPU}, wrk to CPU {WRK_CPU} (taskset)")
     print(f"- {versions()}\n", flush=True)
     for kind in [k.strip() for k in args.only.split(",") if k.strip()]:
         variants = ASGI_VARIANTS if kind == "asgi" else WSGI_VARIANTS
