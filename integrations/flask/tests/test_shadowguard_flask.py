@@ -282,6 +282,28 @@ def test_hooks_wrap_two_app_methods_and_no_signal_fires_per_request(otel: Any) -
     assert app.preprocess_request.__func__ is Flask.preprocess_request  # type: ignore[attr-defined]
 
 
+def test_a_later_patch_of_the_flask_class_still_applies(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Instrumentation that patches ``Flask.preprocess_request``/``process_response`` after
+    shadowguard was installed still runs: the hooks look the method up on each call."""
+    app = make_app()
+    ShadowGuard(app)
+    calls: list[str] = []
+    original_pre, original_post = Flask.preprocess_request, Flask.process_response
+
+    def pre(self: Flask) -> Any:
+        calls.append("pre")
+        return original_pre(self)
+
+    def post(self: Flask, response: Response) -> Response:
+        calls.append("post")
+        return original_post(self, response)
+
+    monkeypatch.setattr(Flask, "preprocess_request", pre)
+    monkeypatch.setattr(Flask, "process_response", post)
+    assert app.test_client().get("/users/2").json == {"id": 2}
+    assert calls == ["pre", "post"]
+
+
 def test_uninstrument_under_a_later_method_wrapper_passes_through(otel: Any) -> None:
     """Something wrapped ``preprocess_request`` after shadowguard: uninstrument leaves that
     wrapper in place, and shadowguard's hooks under it only pass through."""

@@ -124,19 +124,23 @@ class _Installation:
     The route is learnt as ``preprocess_request`` starts and the response finished as
     ``process_response`` returns (where Flask sends ``request_started`` and
     ``request_finished``, inside the same error handling): wrapping the two methods costs a
-    Python call per request, a connected signal a few microseconds.
+    Python call per request, a connected signal a few microseconds. The wrapped method is looked
+    up on each call (the app's own attribute it replaced, else its class's), so a later patch of
+    the Flask class still applies.
     """
 
     def __init__(self, app: Flask, options: dict[str, Any]) -> None:
         self.app = app
         self.middleware = FlaskGuardMiddleware(app.wsgi_app, app, **options)
-        self._preprocess = app.preprocess_request
-        self._process_response = app.process_response
         self._hooks = {
             "preprocess_request": self.preprocess_request,
             "process_response": self.process_response,
         }
         self._previous = {name: vars(app).get(name) for name in self._hooks}
+        self._preprocess: Callable[[], Any] | None = self._previous["preprocess_request"]
+        self._process_response: Callable[[Response], Response] | None = self._previous[
+            "process_response"
+        ]
         app.wsgi_app = self.middleware  # type: ignore[method-assign]
         for name, hook in self._hooks.items():
             setattr(app, name, hook)
@@ -167,7 +171,9 @@ class _Installation:
             state = current_state()
             if state is not None:
                 self._routed(state)
-        return self._preprocess()
+        if self._preprocess is not None:
+            return self._preprocess()
+        return type(self.app).preprocess_request(self.app)
 
     def _routed(self, state: RequestState) -> None:
         options: dict[str, Any] | None = None
@@ -191,7 +197,10 @@ class _Installation:
         still records. A body already in memory means the request is served: report it all
         now. A streamed one stops counting as in flight (a client that never reads it must not
         hold the count), and is timed to its end."""
-        response = self._process_response(response)
+        if self._process_response is not None:
+            response = self._process_response(response)
+        else:
+            response = type(self.app).process_response(self.app, response)
         if not self.middleware.bypass:
             state = current_state()
             if state is not None:
