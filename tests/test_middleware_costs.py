@@ -217,3 +217,66 @@ def test_a_request_s_count_is_read_only_after_a_report(otel: Any) -> None:
     assert states[1].reported and states[1].violations == 2
     assert span.attributes is not None
     assert span.attributes["shadowguard.violations"] == 2
+
+
+# -- the body's chunks ----------------------------------------------------------------------------
+
+
+class Chunks:
+    """An app iterable (not a list): its chunks come from a generator of the app's."""
+
+    def __init__(self, *chunks: bytes) -> None:
+        self.chunks = chunks
+        self.closed = 0
+
+    def __iter__(self) -> Iterator[bytes]:
+        yield from self.chunks
+
+    def close(self) -> None:
+        self.closed += 1
+
+
+def test_the_body_is_freed_by_reference_counting_alone() -> None:
+    """The body's chunk generator holds the request, not the body: once the server lets go,
+    the app's iterable is freed at once, with the cycle collector off."""
+    import gc
+    import weakref
+
+    chunks = Chunks(b"a", b"b")
+    watch = weakref.ref(chunks)
+
+    def app(env: dict[str, Any], start_response: Any) -> Chunks:
+        start_response("200 OK", [])
+        return env.pop("body")  # type: ignore[no-any-return]
+
+    env = environ()
+    env["body"] = chunks
+    del chunks
+    gc.disable()
+    try:
+        result, served = serve(WsgiGuard(app), env)
+        assert served == [b"a", b"b"]
+        assert watch() is not None and watch().closed == 1  # type: ignore[union-attr]
+        del result
+        assert watch() is None
+    finally:
+        gc.enable()
+
+
+def test_next_on_the_body_gives_the_same_chunks_as_iterating_it() -> None:
+    """A caller that takes the body for an iterator gets the chunks too, from the one
+    generator ``iter()`` returns (iterating twice does not start the app's iterable again)."""
+
+    def app(env: dict[str, Any], start_response: Any) -> Chunks:
+        start_response("200 OK", [])
+        return Chunks(b"a", b"b", b"c")
+
+    body = WsgiGuard(app)(environ(), lambda status, headers, exc_info=None: None)
+    assert isinstance(body, Body)
+    assert next(body) == b"a"
+    assert iter(body) is iter(body)
+    assert list(body) == [b"b", b"c"]
+    with pytest.raises(StopIteration):
+        next(body)
+    body.close()
+    assert body.result.closed == 1  # type: ignore[attr-defined]

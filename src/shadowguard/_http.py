@@ -592,6 +592,8 @@ class RequestState(RequestScope):
             app = guard.app_rule
             over = app.enter()
             self.held = guard.app_held
+            if over is None and not guard.patterns and not guard.counts_body:
+                return  # the usual request: nothing else to check
             if over is not None:
                 found.append(self._crowded(app, over))
             if guard.patterns:

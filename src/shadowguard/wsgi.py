@@ -122,17 +122,19 @@ class Body:
 
     The request context is set while the app's iterable runs; the request ends at exhaustion
     or ``close()``, whichever comes first (test clients often never close); the app's ``close()``
-    is called exactly once.
+    is called exactly once. The chunks come from a generator (``iter(body)``, made once): no
+    Python call and no ``StopIteration`` per chunk. It holds the request, not the body, so the
+    two make no reference cycle.
     """
 
-    __slots__ = ("_closed", "_in_memory", "_iterator", "_start_response", "_state", "result")
+    __slots__ = ("_chunks", "_closed", "_in_memory", "_start_response", "_state", "result")
 
     def __init__(self, state: RequestState, start_response: StartResponse) -> None:
         self._state = state
         self._start_response = start_response
         self.result: Iterable[bytes] = ()
         """The app's iterable, set once the app returned it."""
-        self._iterator: Iterator[bytes] | None = None
+        self._chunks: Iterator[bytes] | None = None
         self._closed = False
         self._in_memory = False
 
@@ -140,7 +142,6 @@ class Body:
         """The app returned a list or tuple: iterating it runs no code of the app's, so its
         chunks are handed over without setting the request context for each."""
         self.result = result
-        self._iterator = iter(result)
         self._in_memory = True
 
     def start_response(self, status: str, headers: Any, *exc_info: Any) -> Any:
@@ -148,34 +149,18 @@ class Body:
         self._state.response_start(status)
         return self._start_response(status, headers, *exc_info)
 
-    def __iter__(self) -> Body:
-        return self
+    def __iter__(self) -> Iterator[bytes]:
+        chunks = self._chunks
+        if chunks is None:
+            if self._in_memory:
+                chunks = self._chunks = _in_memory_chunks(self._state, self.result)
+            else:
+                chunks = self._chunks = _chunks(self._state, self.result)
+        return chunks
 
     def __next__(self) -> bytes:
-        state = self._state
-        if self._in_memory:
-            chunk = next(self._iterator, _END)  # type: ignore[arg-type]  # set with _in_memory
-            if chunk is not _END:
-                return chunk  # type: ignore[return-value]
-            state.finish()
-            raise StopIteration
-        token = current_request.set(state)
-        try:
-            iterator = self._iterator
-            if iterator is None:
-                iterator = self._iterator = iter(self.result)
-            chunk = next(iterator, _END)
-            if chunk is _END:
-                state.finish()
-        except BaseException as exc:
-            state.raised(exc)
-            state.finish()
-            raise
-        finally:
-            current_request.reset(token)
-        if chunk is _END:
-            raise StopIteration
-        return chunk  # type: ignore[return-value]
+        """For a caller that takes the body for an iterator: the chunks ``iter()`` gives."""
+        return next(iter(self))
 
     def close(self) -> None:
         """Close the app's iterable once, then end the request."""
@@ -197,6 +182,35 @@ class Body:
         finally:
             state.finish()
             current_request.reset(token)
+
+
+def _chunks(state: RequestState, result: Iterable[bytes]) -> Iterator[bytes]:
+    """The app's chunks, each produced with the request context set (the server's own code
+    runs between them without it); the request finishes at the end of the iterable."""
+    iterator: Iterator[bytes] | None = None
+    while True:
+        token = current_request.set(state)
+        try:
+            if iterator is None:
+                iterator = iter(result)
+            chunk = next(iterator, _END)
+            if chunk is _END:
+                state.finish()
+        except BaseException as exc:
+            state.raised(exc)
+            state.finish()
+            raise
+        finally:
+            current_request.reset(token)
+        if chunk is _END:
+            return
+        yield chunk  # type: ignore[misc]  # not _END: a chunk of the app's
+
+
+def _in_memory_chunks(state: RequestState, result: Iterable[bytes]) -> Iterator[bytes]:
+    """A list's or tuple's chunks, as they are; the request finishes after the last one."""
+    yield from result
+    state.finish()
 
 
 class CountingInput:
