@@ -2,6 +2,7 @@
 
     python tests/benchmarks/web_bench.py                  # ASGI and WSGI, ~7 minutes
     python tests/benchmarks/web_bench.py --only asgi --duration 3 --rounds 3
+    python tests/benchmarks/web_bench.py --instructions  # under valgrind: no noise, ~20 minutes
 
 FastAPI on uvicorn and Flask on gunicorn (one sync worker) serve ``GET /hello`` on 127.0.0.1,
 one server per variant (bare, a pure pass-through middleware, shadowguard's middleware and its
@@ -16,6 +17,14 @@ middleware, which cannot be faster than the bare app, is the control.
 
 Where the machine has two CPUs or more (and ``taskset``, util-linux), the servers are pinned to
 one and wrk to another: neither then migrates, nor competes with the other for a core.
+
+On a machine shared with other work even that spread can exceed the few percent a middleware
+costs. ``--instructions`` then counts instead of timing: each server runs under valgrind's
+cachegrind (Debian package ``valgrind``) and serves ``GET /hello`` over the socket, once 50
+and once 50 + ``--requests`` times, one request at a time; the difference of the instructions
+its processes executed, divided by ``--requests``, is the server's cost per request, HTTP
+parsing and socket work included. The same count every time, whatever the neighbours do.
+
 Every server is started here, bounded in time and stopped by its PID.
 """
 
@@ -87,7 +96,8 @@ def free_port() -> int:
         return port
 
 
-def start(kind: str, variant: str, logs: Path) -> Server:
+def start(kind: str, variant: str, logs: Path, prefix: tuple[str, ...] = ()) -> Server:
+    """A server for ``variant`` on a free port; ``prefix`` runs it under a tool (valgrind)."""
     port = free_port()
     env = dict(os.environ, SG_BENCH_VARIANT=variant, PYTHONPATH=str(HERE))
     env.pop("SHADOWGUARD_MODE", None)
@@ -102,7 +112,7 @@ def start(kind: str, variant: str, logs: Path) -> Server:
     log = logs / f"{kind}-{variant}.log"
     with open(log, "wb") as out:
         process = subprocess.Popen(
-            pinned(SERVER_CPU, cmd),
+            pinned(SERVER_CPU, [*prefix, *cmd]),
             cwd=HERE,
             env=env,
             stdout=out,
@@ -112,26 +122,29 @@ def start(kind: str, variant: str, logs: Path) -> Server:
     return Server(variant, port, process, log)
 
 
-def wait_ready(server: Server, timeout: float = 60.0) -> None:
+def wait_ready(server: Server, timeout: float = 60.0, answer_within: float = 2.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if server.process.poll() is not None:
             raise RuntimeError(f"{server.variant} exited:\n{server.log.read_text()[-2000:]}")
-        with contextlib.suppress(OSError), urllib.request.urlopen(server.url, timeout=2) as answer:
+        with (
+            contextlib.suppress(OSError),
+            urllib.request.urlopen(server.url, timeout=answer_within) as answer,
+        ):
             if answer.status == 200:
                 return
         time.sleep(0.2)
     raise RuntimeError(f"{server.variant} did not answer within {timeout:g} s")
 
 
-def stop(server: Server) -> None:
+def stop(server: Server, timeout: float = 15) -> None:
     """SIGTERM to the process we started (gunicorn's master stops its worker), then SIGKILL to
     the session it leads if it lingers."""
     process = server.process
     if process.poll() is None:
         process.send_signal(signal.SIGTERM)
         try:
-            process.wait(timeout=15)
+            process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGKILL)
@@ -191,6 +204,83 @@ def bench(kind: str, variants: tuple[str, ...], args: argparse.Namespace, logs: 
         for server in servers:
             stop(server)
     return report(kind, servers)
+
+
+# -- instructions per request (--instructions) --------------------------------------------------
+
+WARM_REQUESTS = 50
+
+
+def serve_requests(url: str, count: int) -> None:
+    """``count`` requests, one at a time, each on its own connection (gunicorn's sync worker
+    closes every connection anyway)."""
+    for _ in range(count):
+        with urllib.request.urlopen(url, timeout=120) as answer:
+            answer.read()
+
+
+def counted_run(kind: str, variant: str, count: int, logs: Path) -> int:
+    """Instructions executed by a server (all its processes, start to exit) that answered
+    ``count`` requests after it was ready, under cachegrind."""
+    stem = logs / f"cg-{kind}-{variant}-{count}"
+    for old in logs.glob(f"{stem.name}.*.out"):
+        old.unlink()
+    prefix = (
+        "valgrind",
+        "--tool=cachegrind",
+        "--cache-sim=no",
+        f"--cachegrind-out-file={stem}.%p.out",
+    )
+    server = start(kind, variant, logs, prefix)
+    try:
+        # one answered request, counted in both runs alike (none may time out: it would be
+        # served all the same, and counted in one run only)
+        wait_ready(server, timeout=300, answer_within=120)
+        serve_requests(server.url, count)
+    finally:
+        stop(server, timeout=120)
+    total = 0
+    for out in logs.glob(f"{stem.name}.*.out"):
+        found = re.search(r"^summary:\s*(\d+)", out.read_text(), re.MULTILINE)
+        if found:
+            total += int(found.group(1))
+    if not total:
+        raise RuntimeError(f"no cachegrind output for {kind} {variant}: see {server.log}")
+    return total
+
+
+def instructions(kind: str, variants: tuple[str, ...], args: argparse.Namespace, logs: Path) -> str:
+    """The table of instructions per request over the socket, each variant against bare."""
+    per_request: dict[str, float] = {}
+    for variant in variants:
+        low = counted_run(kind, variant, WARM_REQUESTS, logs)
+        high = counted_run(kind, variant, WARM_REQUESTS + args.requests, logs)
+        per_request[variant] = (high - low) / args.requests
+        print(
+            f"  {kind}: {variant} {per_request[variant]:,.0f} instructions/request", file=sys.stderr
+        )
+    bare = per_request["bare"]
+    rows = [
+        [
+            variant,
+            f"{count:,.0f}",
+            f"{bare / count:.3f}",
+            "" if variant == "bare" else f"{count - bare:+,.0f}",
+        ]
+        for variant, count in per_request.items()
+    ]
+    server_name = "FastAPI on uvicorn" if kind == "asgi" else "Flask on gunicorn (1 sync worker)"
+    lines = [f"### {kind.upper()}: {server_name}, instructions per request (cachegrind)\n"]
+    lines.append(table(["variant", "instructions/request", "throughput kept", "added"], rows))
+    if "shadowguard" in per_request:
+        kept = bare / per_request["shadowguard"]
+        goal = TARGETS[kind]
+        verdict = "met" if kept >= goal else "**not met**"
+        lines.append(
+            f"\nshadowguard keeps **{kept:.3f}** of the bare server's throughput by instructions "
+            f"per request (target ≥ {goal}: {verdict})."
+        )
+    return "\n".join(lines) + "\n"
 
 
 def report(kind: str, servers: list[Server]) -> str:
@@ -266,9 +356,10 @@ def versions() -> str:
     for name in names:
         with contextlib.suppress(metadata.PackageNotFoundError):
             found.append(f"{name} {metadata.version(name)}")
-    done = subprocess.run(["wrk", "-v"], capture_output=True, text=True, check=False)
-    wrk_version = done.stdout.split()
-    found.append(" ".join(wrk_version[:2]) if wrk_version else "wrk")
+    if shutil.which("wrk") is not None:
+        done = subprocess.run(["wrk", "-v"], capture_output=True, text=True, check=False)
+        wrk_version = done.stdout.split()
+        found.append(" ".join(wrk_version[:2]) if wrk_version else "wrk")
     return ", ".join(found)
 
 
@@ -280,7 +371,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--connections", type=int, default=16, help="wrk connections")
     parser.add_argument("--variants", default=None, help="comma-separated subset (with bare)")
     parser.add_argument("--logs", default=None, help="directory for the servers' output")
+    parser.add_argument(
+        "--instructions", action="store_true", help="count instructions under valgrind"
+    )
+    parser.add_argument("--requests", type=int, default=500, help="counted requests")
     args = parser.parse_args(argv)
+    if args.instructions:
+        return main_instructions(args)
     if shutil.which("wrk") is None:
         print("wrk is needed: apt-get install -y wrk", file=sys.stderr)
         return 2
@@ -297,6 +394,24 @@ def main(argv: list[str] | None = None) -> int:
             wanted = {"bare", *args.variants.split(",")}
             variants = tuple(v for v in variants if v in wanted)
         print(bench(kind, variants, args, logs), flush=True)
+    return 0
+
+
+def main_instructions(args: argparse.Namespace) -> int:
+    if shutil.which("valgrind") is None:
+        print("valgrind is needed: apt-get install -y valgrind", file=sys.stderr)
+        return 2
+    logs = Path(args.logs) if args.logs else Path(os.environ.get("TMPDIR", "/tmp")) / "sg-web"
+    logs.mkdir(parents=True, exist_ok=True)
+    print(f"# Web benchmark, instructions per request, {now()}\n")
+    print(f"- {args.requests} requests counted (after {WARM_REQUESTS}), one at a time")
+    print(f"- {versions()}\n", flush=True)
+    for kind in [k.strip() for k in args.only.split(",") if k.strip()]:
+        variants = ASGI_VARIANTS if kind == "asgi" else WSGI_VARIANTS
+        if args.variants:
+            wanted = {"bare", *args.variants.split(",")}
+            variants = tuple(v for v in variants if v in wanted)
+        print(instructions(kind, variants, args, logs), flush=True)
     return 0
 
 
