@@ -1,8 +1,10 @@
 """The compiled fast paths of the envelope are the slow walks, only faster.
 
-Watching compiles each expectation tree into closures (``compile_check``); recording skips the
-walk of a value that would teach it nothing (``GuardRecorder.known``). Both must give exactly
-what the plain walks give: the same finding, the same envelope.
+Watching compiles each expectation tree into closures (``compile_check``) and the commonest
+values into source the guard's generated checker runs inline (``accept_source``, which may only
+accept what the walk finds nothing in); recording skips the walk of a value that would teach it
+nothing (``GuardRecorder.known``). Both must give exactly what the plain walks give: the same
+finding, the same envelope.
 """
 
 from __future__ import annotations
@@ -17,9 +19,9 @@ from hypothesis import strategies as st
 from _hostile import Unorderable
 from shadowguard._paths import _rng
 from shadowguard.envelope import Envelope, Facts, GuardEnvelope, dumps
-from shadowguard.envelope._compare import _Walk, compile_check, compile_roots
+from shadowguard.envelope._compare import _Walk, accept_source, compile_check, compile_roots
 from shadowguard.envelope._facts import ANY
-from shadowguard.envelope._record import GuardRecorder
+from shadowguard.envelope._record import GuardRecorder, known_source
 
 
 @dataclasses.dataclass
@@ -79,6 +81,17 @@ _envelopes = st.builds(
 )
 
 
+def _inline(root: Any) -> Any:
+    """The inline acceptance of ``root`` as a function (what the guard's checker runs)."""
+    lines = accept_source(root)
+    if lines is None:
+        return None
+    namespace: dict[str, Any] = {}
+    body = "\n".join("    " + line for line in lines)
+    exec(f"def accept(v):\n{body}\n    return ok", namespace)
+    return namespace["accept"]
+
+
 def _same_finding(root: Any, value: Any, seed: int) -> None:
     compiled = compile_check(root)
     if compiled is None:
@@ -88,6 +101,9 @@ def _same_finding(root: Any, value: Any, seed: int) -> None:
     _rng.seed(seed)
     fast = compiled(value)
     assert (slow is None) == (fast is None), (slow, fast)
+    accept = _inline(root)
+    if accept is not None and accept(value):  # decided inline: only where nothing is found
+        assert slow is None, (slow, accept_source(root))
     if slow is not None and fast is not None:
         assert (str(slow), slow.path, slow.expected, slow.assumption) == (
             str(fast),
@@ -190,6 +206,40 @@ def test_skipping_judges_new_flat_values_exactly(values: list[Any], more: list[A
     snapshot: the same envelope as the plain walk."""
     sequence = values + values + more + values + more
     assert _recorded(sequence, known=True) == _recorded(sequence, known=False)
+
+
+def _known_inline(recorder: GuardRecorder) -> Any:
+    """The recorder's inline knowledge of ``x`` as a function (what the guard's checker runs)."""
+    node = recorder.roots.get("x")
+    found = None if node is None else known_source(node)
+    if found is None:
+        return None
+    lines, names = found
+    body = "\n".join("    " + line for line in lines)
+    namespace: dict[str, Any] = dict(names)
+    exec(f"def known(v):\n{body}\n    return ok", namespace)
+    return namespace["known"]
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(_shallow, min_size=1, max_size=4), st.lists(_shallow, min_size=1, max_size=6))
+@example([[1, 2, 3], [3, 4], [5, 9]], [[1, 2, 3], [2, 3], [1, 3], [4, 2], [0, 1], [-1, 0]])
+@example([[-1, 0, 7], ["a", "ab"], "abc", 3, None], [[0, 7], ["ab", "a"], "", 0, [None]])
+def test_inline_knowledge_only_skips_what_teaches_nothing(
+    values: list[Any], more: list[Any]
+) -> None:
+    """What the guard's checker decides inline for a test run's recorder: a value it calls known
+    changes nothing when walked (the recorded envelope stays byte for byte the same)."""
+    recorder = GuardRecorder("g", thin=False)
+    recorder.skip = False  # every value walked: the envelope is the plain walk's
+    for value in values:
+        recorder.see("x", value)
+    for value in more:
+        known = _known_inline(recorder)
+        before = dumps(Envelope({"g": recorder.envelope()}))
+        recorder.see("x", value)
+        if known is not None and known(value):
+            assert dumps(Envelope({"g": recorder.envelope()})) == before, value
 
 
 def test_skipping_keeps_sortedness_evidence_exact() -> None:

@@ -8,7 +8,7 @@ import math
 import operator
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from itertools import repeat
 from typing import Any, ClassVar, Literal
 
@@ -117,6 +117,29 @@ class Assumption:
         """
         return None
 
+    def result_check(self) -> Callable[[object], str | None] | None:
+        """The same for a ``return`` check that only reads the return value: a check of that
+        value (may raise :class:`Unobservable`), compiled into the guard's result checker."""
+        return None
+
+    def accepts(self) -> tuple[Sequence[str], Mapping[str, object]] | None:
+        """Source lines over the value ``v`` setting ``ok`` true only when the check of
+        :meth:`argument_check` (or :meth:`result_check`) has nothing to say about ``v``, and
+        the objects they name (upper-case names): the guard's generated checker runs them
+        inline and calls the check only when ``ok`` is false. ``None``: always call it."""
+        return None
+
+    def flight_check(self) -> Callable[[int], str | None] | None:
+        """For a ``counts_in_flight`` check that reads nothing but the number of calls in
+        flight (this one included): that check. The guard then counts calls without a ``Call``
+        and asks only when more are in flight than :meth:`flight_quiet` allows."""
+        return None
+
+    def flight_quiet(self) -> int:
+        """The most calls in flight that :meth:`flight_check` has nothing to say about now;
+        read again after each check (it may only grow while the guard's plan stands)."""
+        return 0
+
     def after_fork(self) -> None:
         """Called in a forked child: re-create locks and forget per-process state that only
         made sense in the parent. Kinds holding a lock override it."""
@@ -180,6 +203,11 @@ class _PathAssumption(Assumption):
         if self.parsed is None or type(self).check is not _PathAssumption.check:
             return None  # a kind with a check of its own (monotonic) needs the whole call
         return self.parsed.root, self._read
+
+    def result_check(self) -> Callable[[object], str | None] | None:
+        if self.parsed is None or type(self).check is not _PathAssumption.check:
+            return None
+        return self._read if self.parsed.root == "return" else None
 
     def check_value(self, value: object) -> str | None:
         """:meth:`check` given the value of the path's root (the generated checkers call it
@@ -502,9 +530,17 @@ class MaxConcurrency(Assumption):
         self.limit = limit
 
     def check(self, call: Call) -> str | None:
-        if call.in_flight > self.limit:
-            return f"{call.in_flight} in flight"
-        return None
+        return self.over(call.in_flight)
+
+    def over(self, in_flight: int) -> str | None:
+        """The observation for ``in_flight`` calls at once."""
+        return f"{in_flight} in flight" if in_flight > self.limit else None
+
+    def flight_check(self) -> Callable[[int], str | None] | None:
+        return self.over
+
+    def flight_quiet(self) -> int:
+        return self.limit
 
 
 class RaisesOnly(Assumption):

@@ -59,7 +59,8 @@ class Call:
 
     ``result`` is :data:`~shadowguard._paths.MISSING` until the function returned; ``exception``
     is set when it raised; ``elapsed_ns`` once it finished (only for guards that time calls);
-    ``in_flight`` counts concurrent calls of the same guard, this one included.
+    ``in_flight`` counts the calls of the same guard in flight when this one was counted, this
+    one included (without a lock: two calls counted at the same instant may both see the other).
     """
 
     __slots__ = (
@@ -68,6 +69,7 @@ class Call:
         "checked",
         "elapsed_ns",
         "exception",
+        "flight",
         "in_flight",
         "kwargs",
         "result",
@@ -84,6 +86,8 @@ class Call:
         self.elapsed_ns: int | None = None
         self.started_ns = 0
         self.in_flight = 0
+        self.flight: list[None] | None = None
+        """The guard's list of calls in flight this call was added to (taken out at its end)."""
         self.violations: list[Any] | None = None
         self.checked = True
 

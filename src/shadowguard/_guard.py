@@ -7,9 +7,11 @@ module are found). A call then costs a generation check, a sampling decision and
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import os
+import sys
 import threading
 import time
 import weakref
@@ -22,7 +24,14 @@ from shadowguard import _log, _report
 from shadowguard._assumptions import Assumption, Finding, GuardInfo, Latency, TypeAssumption
 from shadowguard._call import Binder, Call
 from shadowguard._config import Mode, parse_fraction, parse_mode, resolve_mode, settings
-from shadowguard._fastpath import ArgSpec, DataSpec, Findings, build_checker
+from shadowguard._fastpath import (
+    ArgSpec,
+    DataSpec,
+    Findings,
+    ResultChecker,
+    build_checker,
+    build_result_checker,
+)
 from shadowguard._faults import internal_error
 from shadowguard._paths import _rng
 from shadowguard._shapes import capture, type_name
@@ -104,6 +113,7 @@ class Guard:
     __slots__ = (
         "__weakref__",
         "_lock",
+        "after",
         "after_exception",
         "after_finish",
         "after_return",
@@ -125,9 +135,11 @@ class Guard:
         "extra",
         "fast",
         "fast_args",
+        "flight",
+        "flight_checks",
+        "flight_quiet",
         "func",
         "gen",
-        "in_flight",
         "info",
         "kind",
         "latency_ns",
@@ -137,12 +149,13 @@ class Guard:
         "needs_call",
         "needs_call_always",
         "off",
-        "peak_in_flight",
         "rate",
+        "repeat",
         "return_check",
         "return_data",
         "return_deep",
         "return_outer",
+        "tail",
         "timed",
         "type_assumptions",
         "types",
@@ -179,8 +192,15 @@ class Guard:
         self.declared = tuple(assumptions)
         self.code = _code_attributes(func)
         self._lock = threading.RLock()
-        self.in_flight = 0
-        self.peak_in_flight = 0
+        self.flight: list[None] = []
+        """One item per call in flight: ``append``, ``len`` and ``pop`` are atomic, no lock."""
+        self.flight_checks: tuple[tuple[Assumption, Callable[[int], str | None]], ...] = ()
+        self.flight_quiet = 0
+        self.after: ResultChecker | None = None
+        self.tail = False
+        self.repeat: tuple[Assumption, str, list[Violation]] | None = None
+        """The light plan's last single violation before the call, to report it again as it
+        is when the same one comes back (a flood): no ``Call``, nothing rebuilt."""
         self.checks = _tallies_counter(name)
         self.types_ready = not types
         self.type_assumptions: tuple[TypeAssumption, ...] = ()
@@ -204,9 +224,18 @@ class Guard:
     def after_fork(self) -> None:
         """In a forked child: fresh locks, nothing in flight (see ``_after_fork_in_child``)."""
         self._lock = threading.RLock()
-        self.in_flight = 0
+        self.flight = []
         for assumption in (*self.type_assumptions, *self.declared, *self.extra):
             assumption.after_fork()
+
+    def replan(self) -> None:
+        """Plan again on the next call (an assumption's inline part is out of date)."""
+        self.gen = -1
+
+    @property
+    def in_flight(self) -> int:
+        """Calls of this guard in flight now (counted only while an assumption needs it)."""
+        return len(self.flight)
 
     # -- planning (on configuration changes only) ---------------------------------------------
 
@@ -287,25 +316,89 @@ class Guard:
         check = self.return_check
         self.return_outer = None if check is None else check.outer
         self.return_deep = None if check is None else check.deep
-        # The light path: the generated checker decides everything before the call, and after
-        # it only the return type and latency budgets remain (no ``Call`` unless one fails).
-        after = (*self.after_return, *self.after_exception)
-        latencies = [a.budget_ns for a in after if isinstance(a, Latency)]
+        # The light path: the generated checker decides everything before the call; after it
+        # a generated result checker, the latency budgets, and the checks of calls in flight
+        # and of exceptions run without a ``Call`` (one is made only once something fails).
+        self.latency_ns = None
+        self.fast = None
+        self.after = None
+        self.tail = False
+        self.repeat = None
+        self.flight_checks = ()
+        flight_checks = self._flight_checks(everything)
+        result_checks = self._result_checks(self.return_data)
+        latencies = [a.budget_ns for a in self.after_return if isinstance(a, Latency)]
         light = (
             budget is None
-            and not self.counts_in_flight
-            and not self.before_always
+            and rate >= 1.0
+            and flight_checks is not None
+            and result_checks is not None
             and not self.before_rest
-            and not self.return_data
-            and len(latencies) == len(after)
+            and all(a.counts_in_flight for a in self.before_always)
+            and len(latencies) == len(self.after_return)
         )
+        if not light:
+            return
+        assert flight_checks is not None and result_checks is not None
+        returns = self._return_assumption()
+        try:
+            checker = build_checker(self.fast_args, data_specs)
+            self.after = build_result_checker(
+                None if returns is None or check is None else (check, returns), result_checks
+            )
+        except Exception as exc:  # pragma: no cover - generated from validated specs
+            internal_error("guard.fastpath", exc)
+            return
         self.latency_ns = min(latencies) if latencies else None
-        self.fast = None
-        if rate >= 1.0 and light:
+        self.flight_checks = flight_checks
+        self.flight_quiet = self._quiet(flight_checks)
+        self.tail = bool(flight_checks or result_checks or latencies or self.after_exception)
+        self.fast = checker
+
+    def _flight_checks(
+        self, assumptions: Sequence[Assumption]
+    ) -> tuple[tuple[Assumption, Callable[[int], str | None]], ...] | None:
+        """The checks of calls in flight, for the light path; ``None`` if one needs a ``Call``."""
+        found = []
+        for assumption in assumptions:
+            if assumption.counts_in_flight:
+                try:
+                    check = assumption.flight_check()
+                except Exception as exc:
+                    internal_error("guard.plan", exc)
+                    return None
+                if check is None:
+                    return None
+                found.append((assumption, check))
+        return tuple(found)
+
+    def _result_checks(
+        self, assumptions: Sequence[Assumption]
+    ) -> list[tuple[Callable[[object], str | None], Assumption]] | None:
+        """The return value's data checks, for the light path; ``None`` if one needs a ``Call``."""
+        found = []
+        for assumption in assumptions:
             try:
-                self.fast = build_checker(self.fast_args, data_specs)
-            except Exception as exc:  # pragma: no cover - generated from validated specs
-                internal_error("guard.fastpath", exc)
+                check = assumption.result_check()
+            except Exception as exc:
+                internal_error("guard.plan", exc)
+                return None
+            if check is None:
+                return None
+            found.append((check, assumption))
+        return found
+
+    @staticmethod
+    def _quiet(checks: Sequence[tuple[Assumption, Callable[[int], str | None]]]) -> int:
+        """The most calls in flight that no check of ``checks`` needs to see now."""
+        quiet = sys.maxsize
+        for assumption, _ in checks:
+            try:
+                quiet = min(quiet, assumption.flight_quiet())
+            except Exception as exc:
+                internal_error("guard.flight", exc)
+                return 0
+        return quiet
 
     def _data_specs(self, assumptions: Sequence[Assumption]) -> list[DataSpec]:
         """The before-call data checks that read one named parameter, for the generated
@@ -484,6 +577,7 @@ class Guard:
             call = Call(self.binder, args, kwargs)
             violations: list[Violation] = []
             made, mode, reuse = self.made, self.mode, not settings.capture_values
+            known = None
             try:
                 for assumption, observed in verdict:
                     known = made.get((id(assumption), observed)) if reuse else None
@@ -499,13 +593,27 @@ class Guard:
             except Exception as exc:
                 internal_error(f"guard {self.name} begin", exc)
             call.violations = violations
+            if (
+                reuse
+                and not self.tail
+                and not self.enforce
+                and len(violations) == 1
+                and len(verdict) == 1
+                and type(verdict[0][1]) is str
+                and known is not None
+                and known[2] is violations[0]
+            ):  # a repeat: the wrappers report it again without coming here
+                self.repeat = (verdict[0][0], verdict[0][1], [violations[0]])
+            if self.flight_checks:
+                self._enter(call)
             try:  # an own span must cover the call, whatever breaks later
                 call.started_ns = _perf_ns()
             except Exception as exc:
                 _clock_fault(exc)
-            if violations and self.enforce:
+            if call.violations and self.enforce:
+                self._leave(call)
                 self._emit(call)
-                raise AssumptionViolation(violations)
+                raise AssumptionViolation(call.violations)
             return call
         if checked is None:
             rate = self.rate
@@ -537,10 +645,9 @@ class Guard:
             if started:
                 self._note_check_cost(_perf_ns() - started)
             if self.counts_in_flight:
-                with self._lock:
-                    self.in_flight += 1
-                    call.in_flight = self.in_flight
-                    self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+                flight = call.flight = self.flight
+                flight.append(None)
+                call.in_flight = len(flight)
             if self.before_always:
                 self._run(self.before_always, call)
         except Exception as exc:
@@ -586,25 +693,71 @@ class Guard:
             internal_error(f"check {self.name} types", exc)
         return found
 
+    def repeated(self, args: tuple[Any, ...], kwargs: dict[str, Any], started: int) -> Call:
+        """The ``Call`` of a repeat whose result the general path must still judge."""
+        call = self.timed_call(args, kwargs, started)
+        repeat = self.repeat
+        call.violations = [] if repeat is None else list(repeat[2])
+        return call
+
     def timed_call(self, args: tuple[Any, ...], kwargs: dict[str, Any], started_ns: int) -> Call:
         """The :class:`Call` of the light path, made only once something needs it."""
         call = Call(self.binder, args, kwargs)
         call.started_ns = started_ns
         return call
 
-    def passes_return(self, result: Any) -> bool:
-        """True when the return type is decided good without a deep check (never raises)."""
-        outer = self.return_outer
-        try:  # isinstance raises for proxies whose __class__ raises (LocalProxy...)
-            return outer is None or (isinstance(result, outer) and self.return_deep is None)
-        except Exception:
-            return False  # the general path runs the check again, inside its fault handler
+    def _enter(self, call: Call) -> None:
+        """Count ``call`` in flight and run the light plan's checks of calls in flight."""
+        flight = call.flight = self.flight
+        flight.append(None)
+        in_flight = call.in_flight = len(flight)
+        try:
+            self._flight(call, in_flight)
+        except Exception as exc:  # pragma: no cover - _flight isolates each check
+            internal_error(f"guard {self.name} begin", exc)
+
+    def _flight(self, call: Call, in_flight: int) -> None:
+        checks = self.flight_checks
+        for assumption, check in checks:
+            try:
+                observed = check(in_flight)
+            except Exception as exc:
+                internal_error(f"check {self.name} {assumption.text}", exc)
+                continue
+            if observed is not None:
+                self._add(call, assumption, observed)
+        if checks is self.flight_checks:  # not re-planned meanwhile
+            self.flight_quiet = self._quiet(checks)
+
+    def in_flight_seen(
+        self, flight: list[None], args: tuple[Any, ...], kwargs: dict[str, Any], started: int
+    ) -> Call | None:
+        """The light path's checks of calls in flight (more than ``flight_quiet`` are): ``None``
+        when they found nothing, else the ``Call`` carrying what they found, for the general
+        path to finish. In enforce mode raises instead (the function is not called)."""
+        try:
+            call = self.timed_call(args, kwargs, started)
+            call.flight = flight
+            call.in_flight = len(flight)
+            self._flight(call, call.in_flight)
+        except Exception as exc:  # pragma: no cover - _flight isolates each check
+            internal_error(f"guard {self.name} begin", exc)
+            return None
+        if not call.violations:
+            return None
+        if self.enforce:
+            self._leave(call)
+            self._emit(call)
+            raise AssumptionViolation(call.violations)
+        return call
 
     def _leave(self, call: Call) -> None:
-        if call.in_flight:
-            with self._lock:
-                self.in_flight -= 1
+        flight = call.flight
+        if flight is not None:
+            call.flight = None
             call.in_flight = 0
+            with contextlib.suppress(IndexError):  # only a list emptied by hand
+                flight.pop()
 
     def _emit(self, call: Call) -> None:
         violations = call.violations
@@ -618,11 +771,34 @@ class Guard:
         """After a normal return (or generator exhaustion). Raises only in enforce mode."""
         violations = call.violations
         already = len(violations) if violations else 0
+        self._returned(call, result, already)
+
+    def light_returned(
+        self,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        started: int,
+        result: Any,
+        found: Findings | None,
+    ) -> None:
+        """The light path's end when something failed: the call ran late, or the result
+        checker ``found`` something (:data:`UNDECIDED`: a check raised, all run again here)."""
+        call = self.timed_call(args, kwargs, started)
+        if found is None or found:
+            call.checked = False  # the result's checks ran already: not twice
+            try:
+                for assumption, observed in found or ():
+                    self._add(call, assumption, observed)
+            except Exception as exc:
+                internal_error(f"guard {self.name} returned", exc)
+        self._returned(call, result, 0)
+
+    def _returned(self, call: Call, result: Any, already: int) -> None:
         try:
             started = call.started_ns
             if started:
                 call.elapsed_ns = _perf_ns() - started
-            if call.in_flight:
+            if call.flight is not None:
                 self._leave(call)
             call.result = result
             if call.checked:
@@ -749,6 +925,14 @@ def _code_attributes(func: Callable[..., Any]) -> dict[str, Any]:
 # -- the wrappers, one per kind of callable ------------------------------------------------------
 
 
+def _report_again(guard: Guard, violations: list[Violation], started: int) -> None:
+    """Report a repeat of the light plan's last violation (see ``Guard.repeat``)."""
+    try:
+        _report.emit(guard.name, violations, guard.code, started or None)
+    except Exception as exc:  # pragma: no cover - emit isolates its sinks
+        internal_error("guard.emit", exc)
+
+
 def _sync(guard: Guard, func: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         g = guard
@@ -759,8 +943,7 @@ def _sync(guard: Guard, func: Callable[..., Any]) -> Callable[..., Any]:
             next(g.checks)
             found = fast(args, kwargs)
             if found is None:
-                budget = g.latency_ns
-                if budget is None:
+                if not g.tail:  # at most a return type to check
                     outer = g.return_outer
                     if outer is None:
                         return func(*args, **kwargs)
@@ -780,19 +963,69 @@ def _sync(guard: Guard, func: Callable[..., Any]) -> Callable[..., Any]:
                     started = _perf_ns()
                 except Exception as exc:
                     started = _clock_fault(exc)
-                try:
-                    result = func(*args, **kwargs)
-                except BaseException as exc:
-                    g.raised(g.timed_call(args, kwargs, started), exc)
-                    raise
-                try:
-                    late = started != 0 and _perf_ns() - started > budget
-                except Exception as exc:
-                    late = _clock_fault(exc) != 0
-                if late or (g.return_outer is not None and not g.passes_return(result)):
-                    g.returned(g.timed_call(args, kwargs, started), result)
-                return result
-            call = g.begin(args, kwargs, True, found)
+                call = None
+                flight = g.flight if g.flight_checks else None
+                if flight is not None:
+                    flight.append(None)
+                    if len(flight) > g.flight_quiet:
+                        call = g.in_flight_seen(flight, args, kwargs, started)
+                if call is None:
+                    try:
+                        result = func(*args, **kwargs)
+                    except BaseException as exc:
+                        if flight is not None:
+                            flight.pop()
+                        g.raised(g.timed_call(args, kwargs, started), exc)
+                        raise
+                    if flight is not None:
+                        flight.pop()
+                    after = g.after
+                    found = None if after is None else after(result)
+                    budget = g.latency_ns
+                    if budget is not None:
+                        try:
+                            late = started != 0 and _perf_ns() - started > budget
+                        except Exception as exc:
+                            late = _clock_fault(exc) != 0
+                    else:
+                        late = False
+                    if late or found is not None:
+                        g.light_returned(args, kwargs, started, result, found)
+                    return result
+            else:
+                repeat = g.repeat
+                if (
+                    repeat is not None
+                    and len(found) == 1
+                    and found[0][0] is repeat[0]
+                    and type(found[0][1]) is str
+                    and found[0][1] == repeat[1]
+                ):  # the same single violation again (a flood): reported as it is
+                    try:
+                        started = _perf_ns()
+                    except Exception as exc:
+                        started = _clock_fault(exc)
+                    try:
+                        result = func(*args, **kwargs)
+                    except BaseException:
+                        _report_again(g, repeat[2], started)
+                        raise
+                    outer = g.return_outer
+                    try:
+                        passes = outer is None or (
+                            isinstance(result, outer) and g.return_deep is None
+                        )
+                    except Exception:
+                        passes = False  # the general path judges it, inside its fault handler
+                    if passes:
+                        try:
+                            _report.emit(g.name, repeat[2], g.code, started or None)
+                        except Exception as exc:  # pragma: no cover - emit isolates its sinks
+                            internal_error("guard.emit", exc)
+                    else:
+                        g.returned(g.repeated(args, kwargs, started), result)
+                    return result
+                call = g.begin(args, kwargs, True, found)
         elif g.off:
             return func(*args, **kwargs)
         else:
@@ -831,8 +1064,7 @@ def _coroutine(guard: Guard, func: Callable[..., Any]) -> Callable[..., Any]:
             next(g.checks)
             found = fast(args, kwargs)
             if found is None:
-                budget = g.latency_ns
-                if budget is None:
+                if not g.tail:  # at most a return type to check
                     if g.return_outer is None:
                         return await func(*args, **kwargs)
                     started = _now()
@@ -843,19 +1075,69 @@ def _coroutine(guard: Guard, func: Callable[..., Any]) -> Callable[..., Any]:
                     started = _perf_ns()
                 except Exception as exc:
                     started = _clock_fault(exc)
-                try:
-                    result = await func(*args, **kwargs)
-                except BaseException as exc:
-                    g.raised(g.timed_call(args, kwargs, started), exc)
-                    raise
-                try:
-                    late = started != 0 and _perf_ns() - started > budget
-                except Exception as exc:
-                    late = _clock_fault(exc) != 0
-                if late or (g.return_outer is not None and not g.passes_return(result)):
-                    g.returned(g.timed_call(args, kwargs, started), result)
-                return result
-            call = g.begin(args, kwargs, True, found)
+                call = None
+                flight = g.flight if g.flight_checks else None
+                if flight is not None:
+                    flight.append(None)
+                    if len(flight) > g.flight_quiet:
+                        call = g.in_flight_seen(flight, args, kwargs, started)
+                if call is None:
+                    try:
+                        result = await func(*args, **kwargs)
+                    except BaseException as exc:
+                        if flight is not None:
+                            flight.pop()
+                        g.raised(g.timed_call(args, kwargs, started), exc)
+                        raise
+                    if flight is not None:
+                        flight.pop()
+                    after = g.after
+                    found = None if after is None else after(result)
+                    budget = g.latency_ns
+                    if budget is not None:
+                        try:
+                            late = started != 0 and _perf_ns() - started > budget
+                        except Exception as exc:
+                            late = _clock_fault(exc) != 0
+                    else:
+                        late = False
+                    if late or found is not None:
+                        g.light_returned(args, kwargs, started, result, found)
+                    return result
+            else:
+                repeat = g.repeat
+                if (
+                    repeat is not None
+                    and len(found) == 1
+                    and found[0][0] is repeat[0]
+                    and type(found[0][1]) is str
+                    and found[0][1] == repeat[1]
+                ):  # the same single violation again (a flood): reported as it is
+                    try:
+                        started = _perf_ns()
+                    except Exception as exc:
+                        started = _clock_fault(exc)
+                    try:
+                        result = await func(*args, **kwargs)
+                    except BaseException:
+                        _report_again(g, repeat[2], started)
+                        raise
+                    outer = g.return_outer
+                    try:
+                        passes = outer is None or (
+                            isinstance(result, outer) and g.return_deep is None
+                        )
+                    except Exception:
+                        passes = False  # the general path judges it, inside its fault handler
+                    if passes:
+                        try:
+                            _report.emit(g.name, repeat[2], g.code, started or None)
+                        except Exception as exc:  # pragma: no cover - emit isolates its sinks
+                            internal_error("guard.emit", exc)
+                    else:
+                        g.returned(g.repeated(args, kwargs, started), result)
+                    return result
+                call = g.begin(args, kwargs, True, found)
         elif g.off:
             return await func(*args, **kwargs)
         else:

@@ -322,8 +322,9 @@ def test_the_after_fork_hooks_give_fresh_locks_and_nothing_in_flight() -> None:
     ]
     for lock in held:
         assert lock.acquire(timeout=5)
-    guard.in_flight = 3  # calls of threads that do not exist in a child
     try:
+        guard.flight.extend([None] * 3)  # calls of threads that do not exist in a child
+        assert guard.in_flight == 3
         for module in (_tallies, _faults, _otel, _report, _config, _guard):
             module._after_fork_in_child()  # type: ignore[attr-defined]
         assert guard.in_flight == 0

@@ -8,6 +8,7 @@ tests ever had. Values that merely differ (other ids, other strings of tested le
 
 from __future__ import annotations
 
+import sys
 import threading
 import types
 from collections.abc import Callable, Iterator, Sequence
@@ -18,6 +19,7 @@ from shadowguard._call import Binder, Call
 from shadowguard._paths import MISSING
 from shadowguard._shapes import type_name
 from shadowguard.envelope._facts import ANY, SIGNS, Facts, GuardEnvelope, parent_field, root_of
+from shadowguard.envelope._inline import render, signs_condition
 from shadowguard.envelope._record import _BUILTIN_NAMES, argument_reader, recorded_parameters
 from shadowguard.envelope._walk import _SPOT_FULL as _SPOT_WHOLE
 from shadowguard.envelope._walk import (
@@ -475,6 +477,82 @@ def _compile_sequence(exp: Expectation, each: ValueCheck) -> ValueCheck:
     return check
 
 
+# -- inline acceptance: the commonest values decided inside the guard's generated checker --------
+
+
+def accept_source(exp: Expectation) -> list[str] | None:
+    """Source lines over the value ``v`` that set ``ok`` true only when ``compile_check(exp)``
+    would find nothing, for the commonest values (numbers, strings, ``None``, lists and tuples
+    of up to four of them); ``ok`` false: the compiled check decides. ``None``: none inline."""
+    if compile_check(exp) is None:
+        return None
+    if exp.types is None:
+        return ["ok = True"]
+    facts = exp.facts
+    branches: dict[str, str | list[str]] = dict(_leaf_conditions(exp, "v"))
+    if exp.items is not None:
+        items = exp.items
+        members = _leaf_conditions(items, "e") if not (items.fields or items.items) else None
+    else:
+        members = {}
+    for name in ("list", "tuple"):
+        if name in exp.types and members is not None and not exp.fields:
+            branches[name] = _sequence_lines(exp, members)
+    return render(branches, facts.none)
+
+
+def _leaf_conditions(exp: Expectation, x: str) -> dict[str, str]:
+    """For a leaf expectation: per builtin type it takes (int, float, str), the condition on
+    the value ``x`` of that exact type under which the compiled check finds nothing."""
+    if exp.fields or exp.items is not None:
+        return {}
+    if exp.types is None:
+        return {"int": "True", "float": "True", "str": "True"}
+    found: dict[str, str] = {}
+    signs = exp.facts.signs
+    sign_ok = "True" if not signs or signs.issuperset(SIGNS) else signs_condition(signs, x)
+    for name in ("int", "float"):
+        if name in exp.types and sign_ok:  # (no sign at all is inside: none inline)
+            found[name] = sign_ok
+    if "str" in exp.types:
+        max_len, empty_ok = exp.facts.max_len, exp.facts.empty
+        longest = LENGTH_FACTOR * max_len
+        if max_len < 0:
+            found["str"] = "True"
+        else:
+            found["str"] = f"len({x}) <= {longest}" if empty_ok else f"0 < len({x}) <= {longest}"
+    return found
+
+
+def _sequence_lines(exp: Expectation, members: dict[str, str]) -> list[str]:
+    """A list or tuple of up to four members: its length, each member, their order."""
+    facts = exp.facts
+    if facts.max_len < 0:
+        size_ok = f"k <= {_SPOT_WHOLE}"
+    else:
+        size_ok = f"k <= {min(_SPOT_WHOLE, LENGTH_FACTOR * facts.max_len)}"
+    lines = ["k = len(v)", "if k == 0:"]
+    lines.append(f"    ok = {facts.empty or facts.max_len < 0}")
+    lines.append(f"elif {size_ok}:")
+    if exp.items is None:  # nothing known below: the length decides
+        lines.append("    ok = True")
+        return lines
+    in_order = exp.items.sorted
+    lines += ["    p = v[0]"] if in_order else []
+    lines += ["    for e in v:", "        d = type(e)"]
+    keyword = "if"
+    for name, condition in members.items():
+        lines.append(f"        {keyword} d is {name}:")
+        lines.append(f"            if not ({condition}):")
+        lines.append("                break")
+        keyword = "elif"
+    lines += ["        else:", "            break"] if members else ["        break"]
+    if in_order:  # the same exact kind as the one before, and not below it
+        lines += ["        if d is not type(p) or e < p:", "            break", "        p = e"]
+    lines += ["    else:", "        ok = True"]
+    return lines
+
+
 # -- the assumptions a watched guard gets ----------------------------------------------------
 
 
@@ -513,6 +591,14 @@ class _WatchValue(_Watching):
         """Parameters are compared inside the guard's generated checker (no ``Call``)."""
         return None if self.root == "return" else (self.root, self.inspect)
 
+    def result_check(self) -> Callable[[object], str | None] | None:
+        """The return value likewise, in the guard's generated result checker."""
+        return self.inspect if self.root == "return" else None
+
+    def accepts(self) -> tuple[list[str], dict[str, object]] | None:
+        lines = accept_source(self.exp)
+        return None if lines is None else (lines, {})
+
 
 class _WatchRaised(_Watching):
     """Only exception types the tests saw raised."""
@@ -549,15 +635,24 @@ class _WatchFlight(_Watching):
         self.peak = peak
 
     def check(self, call: Call) -> str | None:
-        if call.in_flight > self.peak:
-            return f"{call.in_flight} in flight"
-        return None
+        return self.over(call.in_flight)
+
+    def over(self, in_flight: int) -> str | None:
+        """The observation for ``in_flight`` calls at once."""
+        return f"{in_flight} in flight" if in_flight > self.peak else None
+
+    def flight_check(self) -> Callable[[int], str | None] | None:
+        return self.over
+
+    def flight_quiet(self) -> int:
+        return self.peak
 
 
 class NeverTested(_Watching):
     """The guard is absent from the envelope: reported once, on its first call."""
 
     data = False
+    counts_in_flight = True  # not to count: to be asked at the start of a call, without a Call
     when: When = "before"
 
     def __init__(self, once: threading.Lock) -> None:
@@ -565,7 +660,17 @@ class NeverTested(_Watching):
         self.once = once
 
     def check(self, call: Call) -> str | None:
+        return self.first(call.in_flight)
+
+    def first(self, in_flight: int) -> str | None:
+        """ "never tested" on the guard's first call in the process (any number in flight)."""
         return "never tested" if self.once.acquire(blocking=False) else None
+
+    def flight_check(self) -> Callable[[int], str | None] | None:
+        return self.first
+
+    def flight_quiet(self) -> int:
+        return sys.maxsize if self.once.locked() else 0
 
 
 def watching_assumptions(

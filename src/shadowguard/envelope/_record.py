@@ -28,6 +28,7 @@ from shadowguard.envelope._facts import (
     Facts,
     GuardEnvelope,
 )
+from shadowguard.envelope._inline import render, signs_condition
 from shadowguard.envelope._walk import (
     _INT_PAIR,
     _SAME_KIND,
@@ -652,6 +653,85 @@ def _known_sequence(node: _Node) -> Callable[[Any], bool] | None:
     return known
 
 
+def known_source(node: _Node) -> tuple[list[str], dict[str, object]] | None:
+    """:func:`compile_known` of ``node`` for the commonest values (numbers, strings, ``None``,
+    lists and tuples of up to four numbers or strings) as source lines over ``v`` that set
+    ``ok``, and the objects they name: run inline by the guard's generated checker, which calls
+    the recorder only when ``ok`` is false. Read under the recorder's lock; ``None``: none."""
+    if _reads(node) > BUDGET:
+        return None
+    branches = _leaf_known(node, "v")
+    child = node.items
+    names: dict[str, object] = {}
+    members = None if child is None or node.depth >= MAX_DEPTH else _leaf_known(child, "e")
+    if members:
+        sequence, names = _sequence_known(node, members)
+        for name in ("list", "tuple"):
+            if node.types is None or name in node.types:
+                branches[name] = sequence
+    lines = render(branches, node.none)
+    return None if lines is None else (lines, names)
+
+
+def _leaf_known(node: _Node, x: str) -> dict[str, str | list[str]]:
+    """For a node never looked into: per exact builtin type (int, float, str), the condition
+    on ``x`` under which :func:`_known` says the walk would change nothing."""
+    if node.fields or node.items is not None or node.record:
+        return {}
+    found: dict[str, str | list[str]] = {}
+    signs = signs_condition(node.signs, x)
+    for name in ("int", "float"):
+        if (node.types is None or name in node.types) and signs:
+            found[name] = signs
+    if (node.types is None or "str" in node.types) and node.max_len >= 0:
+        longest = node.max_len
+        found["str"] = f"len({x}) <= {longest}" if node.empty else f"0 < len({x}) <= {longest}"
+    return found
+
+
+def _sequence_known(
+    node: _Node, members: dict[str, str | list[str]]
+) -> tuple[list[str], dict[str, object]]:
+    """A list or tuple of up to four members: its length, each member, their order."""
+    child = node.items
+    assert child is not None
+    limit = min(4, FULL_ITEMS, node.max_len)
+    lines = ["k = len(v)", "if k == 0:", f"    ok = {node.empty}", f"elif k <= {limit}:"]
+    order = "none"
+    if not (child.unsorted or child.record):
+        order = "sorted" if child.sorted else "evidence"
+    if order != "none":
+        lines.append("    p = v[0]")
+    lines += ["    for e in v:", "        d = type(e)"]
+    keyword = "if"
+    for name, condition in members.items():
+        lines += [f"        {keyword} d is {name}:", f"            if not ({condition}):"]
+        lines.append("                break")
+        keyword = "elif"
+    lines += ["        else:", "            break"]
+    names: dict[str, object] = {}
+    if order == "sorted":  # the same exact kind as the one before, and not below it
+        lines += ["        if d is not type(p) or e < p:", "            break"]
+    elif order == "evidence":  # ascending int pairs already noted (equal ones teach nothing)
+        numbers = frozenset(int(n, 16) for n in child.pairs or () if _is_fingerprint(n))
+        names = {"NUMBERS": numbers, "CRC": zlib.crc32, "PAIR": _INT_PAIR}
+        lines += [
+            "        if p is not e:",
+            "            if d is not int or type(p) is not int or e < p:",
+            "                break",
+            "            if p < e and (",
+            "                p.bit_length() > 256",
+            "                or e.bit_length() > 256",
+            "                or CRC(PAIR % (p, e)) not in NUMBERS",
+            "            ):",
+            "                break",
+        ]
+    if order != "none":
+        lines.append("        p = e")
+    lines += ["    else:", "        ok = True"]
+    return lines, names
+
+
 class Recorder:
     """Everything recorded while it is active: one :class:`GuardRecorder` per guard name.
 
@@ -724,31 +804,53 @@ class _Recording(Assumption):
         self.recorder = recorder
 
 
-class _RecordArguments(_Recording):
-    """Walks every parameter's value (sampled calls only, like every data check)."""
+class _RecordArgument(_Recording):
+    """Walks one parameter's value (sampled calls only, like every data check)."""
 
     when: When = "before"
 
     def __init__(
-        self, recorder: GuardRecorder, names: Sequence[str], binder: Binder | None = None
+        self,
+        recorder: GuardRecorder,
+        name: str,
+        binder: Binder | None = None,
+        replan: Callable[[], None] | None = None,
     ) -> None:
-        super().__init__(recorder, "arguments")
-        self.names = tuple(names)
-        self.readers = tuple((name, argument_reader(binder, name)) for name in self.names)
+        super().__init__(recorder, f"argument {name}")
+        self.name = name
+        self.read = argument_reader(binder, name)
+        self.replan = replan
+        self.planned: int | None = None
 
     def check(self, call: Call) -> str | None:
+        return self.record(self.read(call))
+
+    def record(self, value: object) -> str | None:
+        """Learn from one value of the parameter (``MISSING``: not passed, nothing)."""
         recorder = self.recorder
-        if recorder.admit():
-            known = recorder.known
-            for name, read in self.readers:
-                value = read(call)
-                if value is not MISSING:
-                    found = known.get(name)  # see()'s first step, inline: one call fewer
-                    if found is not None and found[1](value):
-                        recorder.stale += 1
-                    else:
-                        recorder.learn(name, value, found)
+        if value is not MISSING and recorder.admit():
+            found = recorder.known.get(self.name)  # see()'s first step, inline: one call fewer
+            if found is not None and found[1](value):
+                recorder.stale += 1
+            else:
+                recorder.learn(self.name, value, found)
+            if self.planned is not None and self.planned != recorder.changes:
+                self._replan()
         return None
+
+    def accepts(self) -> tuple[list[str], dict[str, object]] | None:
+        """What is known about the parameter now, inline in the guard's checker (a test run's
+        recorder only): once the recorder learns more, the guard plans again."""
+        return _accepts(self, self.name)
+
+    def _replan(self) -> None:
+        self.planned = None  # once: the next plan makes new assumptions
+        if self.replan is not None:
+            self.replan()
+
+    def argument_check(self) -> tuple[str, Callable[[object], str | None]] | None:
+        """Recorded from inside the guard's generated checker (no ``Call``)."""
+        return self.name, self.record
 
 
 class _RecordResult(_Recording):
@@ -756,13 +858,45 @@ class _RecordResult(_Recording):
 
     when: When = "return"
 
-    def __init__(self, recorder: GuardRecorder) -> None:
+    def __init__(self, recorder: GuardRecorder, replan: Callable[[], None] | None = None) -> None:
         super().__init__(recorder, "return")
+        self.replan = replan
+        self.planned: int | None = None
 
     def check(self, call: Call) -> str | None:
-        if self.recorder.admit():
-            self.recorder.see("return", call.result)
+        return self.record(call.result)
+
+    def record(self, value: object) -> str | None:
+        """Learn from one return value."""
+        recorder = self.recorder
+        if recorder.admit():
+            recorder.see("return", value)
+            if self.planned is not None and self.planned != recorder.changes:
+                self.planned = None
+                if self.replan is not None:
+                    self.replan()
         return None
+
+    def accepts(self) -> tuple[list[str], dict[str, object]] | None:
+        """As :meth:`_RecordArgument.accepts`, for the return value."""
+        return _accepts(self, "return")
+
+    def result_check(self) -> Callable[[object], str | None] | None:
+        return self.record
+
+
+def _accepts(
+    assumption: _RecordArgument | _RecordResult, root: str
+) -> tuple[list[str], dict[str, object]] | None:
+    """:func:`known_source` of ``root`` now, noting the recorder's version it was read at (a
+    thinned recorder counts what it skips, and a plain walk skips nothing: none inline)."""
+    recorder = assumption.recorder
+    if recorder.thin or not recorder.skip or assumption.replan is None:
+        return None
+    with recorder.lock:
+        assumption.planned = recorder.changes
+        node = recorder.roots.get(root)
+        return None if node is None else known_source(node)
 
 
 class _RecordRaised(_Recording):
@@ -791,8 +925,18 @@ class _RecordFlight(_Recording):
         super().__init__(recorder, "in_flight")
 
     def check(self, call: Call) -> str | None:
-        self.recorder.flight(call.in_flight)
+        return self.record(call.in_flight)
+
+    def record(self, in_flight: int) -> str | None:
+        """Learn how many calls were in flight at once."""
+        self.recorder.flight(in_flight)
         return None
+
+    def flight_check(self) -> Callable[[int], str | None] | None:
+        return self.record
+
+    def flight_quiet(self) -> int:
+        return self.recorder.in_flight
 
 
 def recorded_parameters(names: Sequence[str]) -> tuple[str, ...]:
@@ -803,14 +947,19 @@ def recorded_parameters(names: Sequence[str]) -> tuple[str, ...]:
 
 
 def recording_assumptions(
-    recorder: GuardRecorder, parameters: Sequence[str], kind: str, binder: Binder | None = None
+    recorder: GuardRecorder,
+    parameters: Sequence[str],
+    kind: str,
+    binder: Binder | None = None,
+    replan: Callable[[], None] | None = None,
 ) -> list[Assumption]:
     """The assumptions that feed ``recorder`` from one guard's calls (``binder``: the guard's,
-    to read arguments straight from their slots)."""
-    found: list[Assumption] = [_RecordRaised(recorder), _RecordFlight(recorder)]
-    names = recorded_parameters(parameters)
-    if names:
-        found.insert(0, _RecordArguments(recorder, names, binder))
+    to read arguments straight from their slots; ``replan``: the guard's, called when what is
+    known inline in its checker is out of date)."""
+    found: list[Assumption] = [
+        _RecordArgument(recorder, name, binder, replan) for name in recorded_parameters(parameters)
+    ]
     if kind not in ("generator", "asyncgen"):
-        found.insert(1 if names else 0, _RecordResult(recorder))
+        found.append(_RecordResult(recorder, replan))
+    found += [_RecordRaised(recorder), _RecordFlight(recorder)]
     return found

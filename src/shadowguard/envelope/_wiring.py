@@ -174,7 +174,11 @@ def provide(guard: Any) -> list[Assumption]:
     for recorder in recorders:
         found.extend(
             recording_assumptions(
-                recorder.guard(guard.name), guard.binder.names, guard.kind, guard.binder
+                recorder.guard(guard.name),
+                guard.binder.names,
+                guard.kind,
+                guard.binder,
+                getattr(guard, "replan", None),
             )
         )
     if settings.envelope is not None:

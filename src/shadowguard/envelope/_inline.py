@@ -1,0 +1,46 @@
+"""Source for the guard's generated checker: the commonest values decided inline.
+
+Watching (``accept_source``) and recording (``known_source``) both describe, per exact builtin
+type, when a value needs no closure call: nothing found, or nothing to learn. This module spells
+those conditions as the lines the checker runs (an ``ok`` flag, or one expression).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+
+__all__ = ["Branches", "render", "signs_condition"]
+
+Branches = Mapping[str, "str | list[str]"]
+"""Per exact type name (``int``, ``list``...): a condition on ``v``, or lines setting ``ok``."""
+
+
+def signs_condition(signs: Collection[str], x: str) -> str:
+    """The condition on number ``x`` that its sign is among ``signs`` (empty: none is)."""
+    return " or ".join(
+        f"{x} {test}"
+        for name, test in (("positive", "> 0"), ("negative", "< 0"), ("zero", "== 0"))
+        if name in signs
+    )
+
+
+def render(branches: Branches, none_ok: bool) -> list[str] | None:
+    """Lines over ``v`` that set ``ok`` by the branch of ``type(v)`` (``None`` is ok when
+    ``none_ok``): one expression when every branch is one. ``None`` when nothing is ever ok."""
+    if not branches and not none_ok:
+        return None
+    if all(isinstance(body, str) for body in branches.values()):
+        tests = [
+            f"type(v) is {name}" if body == "True" else f"(type(v) is {name} and ({body}))"
+            for name, body in branches.items()
+        ]
+        return ["ok = " + " or ".join([*tests, *(["v is None"] if none_ok else [])])]
+    lines = ["ok = False", "c = type(v)"]
+    keyword = "if"
+    for name, body in branches.items():
+        lines.append(f"{keyword} c is {name}:")
+        lines += ["    " + line for line in ([f"ok = {body}"] if isinstance(body, str) else body)]
+        keyword = "elif"
+    if none_ok:
+        lines += [f"{keyword} v is None:", "    ok = True"]
+    return lines
