@@ -232,7 +232,17 @@ def emit(
             if _otel.sending and get_ident() in _otel.sending:
                 return  # inside the host's telemetry: counted, not re-reported (see below)
             next(last[1])  # past the cap on the request's span: its middleware writes the count
-            _log_admitted((known,), scope)
+            limiter = log_limiter  # ``_log_admitted`` of one, inline (held back: one call)
+            try:
+                suppressed = limiter.admit(known.fingerprint)
+                if suppressed is not None:
+                    _log_violation(known.violation, suppressed, scope)
+                if limiter._held or limiter._window_held:
+                    held = limiter.take_held()
+                    if held:
+                        _log_held(held)
+            except Exception as exc:
+                internal_error("report.log", exc)
             return
     prepared: list[_Prepared] = []
     for violation in violations:

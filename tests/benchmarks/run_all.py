@@ -474,7 +474,8 @@ def target_violations(opts: Options) -> Section:
                         body = wsgi(environ, lambda status, headers, exc_info=None: None)
                         for _chunk in body:
                             pass
-                        body.close()
+                        if hasattr(body, "close"):  # as a WSGI server does
+                            body.close()
                 return (CLOCK() - started) / per_request
 
             return run
