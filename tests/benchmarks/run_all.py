@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import io
 import json
 import os
 import platform
 import random
+import shutil
 import statistics
 import subprocess
 import sys
@@ -37,6 +39,7 @@ from _harness import CLOCK, Case, Result, fmt_ns, measure, measure_loops, now, p
 from _workloads import (
     ROWS,
     SIGNATURE_ARGS,
+    _spin,
     busy,
     environment_off_probe,
     optional,
@@ -706,7 +709,110 @@ def target_budget(opts: Options) -> Section:
     section.checks.append(
         Check("7. budget 0.01, share of calls checked", f"{share:.2%}", "a fair share", share > 0)
     )
+    counted = None if opts.quick else _budget_instructions(spin.args[0])
+    if counted is not None:
+        plain_i, guarded_i, counted_share = counted
+        direct = guarded_i / plain_i - 1
+        section.body.append(
+            f"\nMeasured directly in instructions (cachegrind: {_BUDGET_CALLS:,} steady-state "
+            f"calls after {_BUDGET_WARM:,}, each run differenced against one with the warm-up "
+            f"only): the plain function {plain_i:,.0f} instructions per call, guarded "
+            f"{guarded_i:,.0f}: {direct:+.2%}, with {counted_share:.2%} of the calls checked. "
+            "Instructions do not swing with the neighbours' load as time does here."
+        )
+        section.checks.append(
+            Check(
+                "7. budget 0.01, overhead in instructions (cachegrind)",
+                f"{direct:+.2%}",
+                "≤ 1.5%",
+                direct <= 0.015,
+            )
+        )
     return section
+
+
+_BUDGET_WARM = 1_000
+_BUDGET_CALLS = 4_000
+
+
+def _budget_child(kind: str, loops: int, calls: int) -> None:
+    """In a child under cachegrind: target 7's function (plain or guarded with a budget of
+    0.01), ``_BUDGET_WARM`` calls to reach the steady state, then ``calls`` more; prints the
+    share of those calls that were checked."""
+    from shadowguard import _tallies
+    from shadowguard._paths import _rng
+
+    _rng.seed(7)  # the same sampling draws in every run
+    spin = functools.partial(_spin, loops)
+    rows = [{"id": i, "v": i} for i in range(400)]
+
+    def work(rows: list[dict[str, int]], limit: int) -> int:
+        return spin()
+
+    def expensive(rows: list[dict[str, int]]) -> bool:
+        return (
+            all(isinstance(r.get("id"), int) and r["v"] >= 0 for r in rows)
+            and sorted(rows, key=lambda r: r["v"]) == rows
+        )
+
+    f: Callable[..., int] = work
+    if kind == "guarded":
+        f = guarded(assume.that(expensive, "rows valid and sorted"), name="bench.budget")(work)
+    with configured(overhead_budget=0.01):
+        for _ in range(_BUDGET_WARM):
+            f(rows, 5)
+        before = _tallies.check_counts().get("bench.budget", 0)
+        for _ in range(calls):
+            f(rows, 5)
+        checked = _tallies.check_counts().get("bench.budget", 0) - before
+    print(json.dumps({"checked": checked}))
+
+
+def _budget_instructions(loops: int) -> tuple[float, float, float] | None:
+    """Instructions per call of target 7's plain and guarded function, and the share of the
+    guarded calls checked; ``None`` without valgrind."""
+    valgrind = shutil.which("valgrind")
+    if valgrind is None:
+        return None
+    per_call: dict[str, float] = {}
+    share = 0.0
+    with tempfile.TemporaryDirectory(prefix="shadowguard-budget-") as tmp:
+        for kind in ("plain", "guarded"):
+            counts = []
+            for calls in (0, _BUDGET_CALLS):
+                out = os.path.join(tmp, f"{kind}-{calls}.out")
+                done = subprocess.run(
+                    [
+                        valgrind,
+                        "--tool=cachegrind",
+                        "--cache-sim=no",
+                        f"--cachegrind-out-file={out}",
+                        sys.executable,
+                        __file__,
+                        "--budget-child",
+                        kind,
+                        str(loops),
+                        str(calls),
+                    ],
+                    capture_output=True,
+                    text=True,
+                    timeout=600,
+                    check=True,
+                )
+                counts.append(_instructions(out))
+                if kind == "guarded" and calls:
+                    share = json.loads(done.stdout.strip().splitlines()[-1])["checked"] / calls
+            per_call[kind] = (counts[1] - counts[0]) / _BUDGET_CALLS
+    return per_call["plain"], per_call["guarded"], share
+
+
+def _instructions(path: str) -> int:
+    """The total instruction count (``Ir``) of one cachegrind output file."""
+    with open(path, encoding="utf-8") as out:
+        for line in out:
+            if line.startswith("summary:"):
+                return int(line.split()[1])
+    raise RuntimeError(f"no summary line in {path}")
 
 
 def _instant(rows: Any, limit: int) -> int:
@@ -838,7 +944,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-ms", type=float, default=20.0, help="time per timed batch")
     parser.add_argument("--quick", action="store_true", help="one short round (smoke run)")
     parser.add_argument("--env-off-child", nargs=2, help=argparse.SUPPRESS)
+    parser.add_argument("--budget-child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.budget_child:
+        _quiet_logs()
+        kind, loops, calls = args.budget_child
+        _budget_child(kind, int(loops), int(calls))
+        return 0
     if args.env_off_child:
         _environment_off_child(int(args.env_off_child[0]), float(args.env_off_child[1]))
         return 0
