@@ -22,8 +22,9 @@ On a machine shared with other work even that spread can exceed the few percent 
 costs. ``--instructions`` then counts instead of timing: each server runs under valgrind's
 cachegrind (Debian package ``valgrind``) and serves ``GET /hello`` over the socket, once 50
 and once 50 + ``--requests`` times, one request at a time; the difference of the instructions
-its processes executed, divided by ``--requests``, is the server's cost per request, HTTP
-parsing and socket work included. The same count every time, whatever the neighbours do.
+its processes executed, less what an idle server executes in the time the longer run took
+more (its timers), divided by ``--requests``, is the server's cost per request, HTTP parsing
+and socket work included: nearly the same count every time, whatever the neighbours do.
 
 Every server is started here, bounded in time and stopped by its PID.
 """
@@ -209,6 +210,7 @@ def bench(kind: str, variants: tuple[str, ...], args: argparse.Namespace, logs: 
 # -- instructions per request (--instructions) --------------------------------------------------
 
 WARM_REQUESTS = 50
+IDLE_SECONDS = 20.0
 
 
 def serve_requests(url: str, count: int) -> None:
@@ -219,10 +221,13 @@ def serve_requests(url: str, count: int) -> None:
             answer.read()
 
 
-def counted_run(kind: str, variant: str, count: int, logs: Path) -> int:
+def counted_run(
+    kind: str, variant: str, count: int, logs: Path, idle: float = 0.0
+) -> tuple[int, float]:
     """Instructions executed by a server (all its processes, start to exit) that answered
-    ``count`` requests after it was ready, under cachegrind."""
-    stem = logs / f"cg-{kind}-{variant}-{count}"
+    ``count`` requests after it was ready (then idled ``idle`` seconds), under cachegrind; and
+    how many seconds it ran its loop (from ready to stopped: its timers tick meanwhile)."""
+    stem = logs / f"cg-{kind}-{variant}-{count}-{idle:g}"
     for old in logs.glob(f"{stem.name}.*.out"):
         old.unlink()
     prefix = (
@@ -232,13 +237,17 @@ def counted_run(kind: str, variant: str, count: int, logs: Path) -> int:
         f"--cachegrind-out-file={stem}.%p.out",
     )
     server = start(kind, variant, logs, prefix)
+    started = time.monotonic()
     try:
         # one answered request, counted in both runs alike (none may time out: it would be
         # served all the same, and counted in one run only)
         wait_ready(server, timeout=300, answer_within=120)
+        started = time.monotonic()
         serve_requests(server.url, count)
+        time.sleep(idle)
     finally:
         stop(server, timeout=120)
+    lived = time.monotonic() - started
     total = 0
     for out in logs.glob(f"{stem.name}.*.out"):
         found = re.search(r"^summary:\s*(\d+)", out.read_text(), re.MULTILINE)
@@ -246,16 +255,28 @@ def counted_run(kind: str, variant: str, count: int, logs: Path) -> int:
             total += int(found.group(1))
     if not total:
         raise RuntimeError(f"no cachegrind output for {kind} {variant}: see {server.log}")
-    return total
+    return total, lived
+
+
+def idle_rate(kind: str, logs: Path) -> float:
+    """Instructions per second a bare server spends on its timers while it waits (uvicorn
+    ticks ten times a second): what a run's length adds whatever it serves. Under valgrind a
+    request lasts tens of milliseconds, longer when neighbours load the machine, so the runs
+    are corrected by it."""
+    quick, quick_s = counted_run(kind, "bare", 0, logs)
+    idled, idled_s = counted_run(kind, "bare", 0, logs, idle=IDLE_SECONDS)
+    return max(0.0, (idled - quick) / max(idled_s - quick_s, 1e-3))
 
 
 def instructions(kind: str, variants: tuple[str, ...], args: argparse.Namespace, logs: Path) -> str:
     """The table of instructions per request over the socket, each variant against bare."""
     per_request: dict[str, float] = {}
+    rate = idle_rate(kind, logs)
+    print(f"  {kind}: idle server {rate:,.0f} instructions/s", file=sys.stderr)
     for variant in variants:
-        low = counted_run(kind, variant, WARM_REQUESTS, logs)
-        high = counted_run(kind, variant, WARM_REQUESTS + args.requests, logs)
-        per_request[variant] = (high - low) / args.requests
+        low, low_s = counted_run(kind, variant, WARM_REQUESTS, logs)
+        high, high_s = counted_run(kind, variant, WARM_REQUESTS + args.requests, logs)
+        per_request[variant] = (high - low - rate * (high_s - low_s)) / args.requests
         print(
             f"  {kind}: {variant} {per_request[variant]:,.0f} instructions/request", file=sys.stderr
         )
