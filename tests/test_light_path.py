@@ -341,3 +341,92 @@ def test_watching_decides_tested_values_inline(tmp_path: Any) -> None:
         ("envelope(items[*])", "negative"),
         ("envelope(items[*])", "zero"),
     ]
+
+
+# -- re-planned while calls run (another thread's configure and refresh) -----------------------
+
+
+def test_a_call_that_spans_a_re_plan_is_still_judged() -> None:
+    """A budget set while a call runs moves the guard off the light path: the call that
+    started on it still has its result checked (the tail it started with)."""
+
+    @guarded(assume.size("return", max=1), assume.latency(ms=10_000), name="light.midcall")
+    def f(reconfigure: bool) -> list[int]:
+        if reconfigure:
+            shadowguard.configure(overhead_budget=0.5)
+            f.__shadowguard__.refresh()  # type: ignore[attr-defined]  # another thread's call
+        return [1, 2]
+
+    with capture_violations() as violations:
+        f(True)
+    assert observed(violations) == [("size(return, max=1)", "len=2")]
+    assert f.__shadowguard__.fast is None  # type: ignore[attr-defined]
+
+
+def test_a_repeat_is_only_remembered_for_the_plan_in_force() -> None:
+    """A repeat found under a plan that a re-plan replaced meanwhile (enforce switched on) is
+    not remembered: the next calls are refused, not reported as the observe-mode repeat."""
+    from shadowguard._config import Mode
+
+    @guarded(assume.size("xs", max=1), name="light.stale_repeat")
+    def f(xs: list[int]) -> int:
+        return len(xs)
+
+    guard = f.__shadowguard__  # type: ignore[attr-defined]
+    with capture_violations():
+        f([1, 2])
+        f([1, 2])
+    assert guard.repeat is not None
+    assumption, shape, (violation,) = guard.repeat
+    shadowguard.configure(mode="enforce")  # not yet picked up by the guard
+    guard.repeat = None
+    guard._remember_repeat(assumption, shape, violation, Mode.OBSERVE)  # the racing call's
+    assert guard.repeat is None
+    with pytest.raises(AssumptionViolation):
+        f([1, 2])
+
+
+class _QuietReplans(assume.Assumption):
+    """A check of calls in flight whose ``flight_quiet`` lets another thread re-plan the guard
+    in between (what a concurrent ``refresh`` can do): quiet forever, once asked."""
+
+    counts_in_flight = True
+    data = False
+
+    def __init__(self, replan: list[Any]) -> None:
+        super().__init__("quiet_replans", "nothing")
+        self.replan = replan
+
+    def flight_check(self) -> Any:
+        return lambda in_flight: None
+
+    def flight_quiet(self) -> int:
+        if self.replan:
+            self.replan.pop()()
+            return 10**9
+        return 0
+
+
+def test_an_old_plans_flight_quiet_never_overwrites_the_new_ones() -> None:
+    """The quiet limit computed for the plan a call started with is dropped when a re-plan
+    landed meanwhile: the new plan's ``max_concurrency`` still sees two calls in flight."""
+    replan: list[Any] = []
+    limit = assume.max_concurrency(1)
+
+    @guarded(_QuietReplans(replan), name="light.quiet")
+    def f(depth: int) -> int:
+        return f(depth - 1) if depth else 0
+
+    guard = f.__shadowguard__  # type: ignore[attr-defined]
+    f(0)
+
+    def switch() -> None:  # the new plan: max_concurrency(1) instead
+        guard.declared = (limit,)
+        guard._set_plan((), None)
+
+    replan.append(switch)
+    guard._flight(assume.Call(guard.binder, (), {}), 1)
+    assert guard.flight_quiet == 1  # the new plan's, not the old one's 10**9
+    with capture_violations() as violations:
+        f(1)
+    assert observed(violations) == [("max_concurrency(1)", "2 in flight")]

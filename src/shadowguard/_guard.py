@@ -197,6 +197,7 @@ class Guard:
         self.flight_checks: tuple[tuple[Assumption, Callable[[int], str | None]], ...] = ()
         self.flight_quiet = 0
         self.after: ResultChecker | None = None
+        self.latency_ns: int | None = None
         self.tail = False
         self.repeat: tuple[Assumption, str, list[Violation]] | None = None
         """The light plan's last single violation before the call, to report it again as it
@@ -319,12 +320,7 @@ class Guard:
         # The light path: the generated checker decides everything before the call; after it
         # a generated result checker, the latency budgets, and the checks of calls in flight
         # and of exceptions run without a ``Call`` (one is made only once something fails).
-        self.latency_ns = None
-        self.fast = None
-        self.after = None
-        self.tail = False
         self.repeat = None
-        self.flight_checks = ()
         flight_checks = self._flight_checks(everything)
         result_checks = self._result_checks(self.return_data)
         latencies = [a.budget_ns for a in self.after_return if isinstance(a, Latency)]
@@ -337,22 +333,29 @@ class Guard:
             and all(a.counts_in_flight for a in self.before_always)
             and len(latencies) == len(self.after_return)
         )
-        if not light:
+        checker = after = None
+        if light:
+            assert flight_checks is not None and result_checks is not None
+            returns = self._return_assumption()
+            try:
+                checker = build_checker(self.fast_args, data_specs)
+                after = build_result_checker(
+                    None if returns is None or check is None else (check, returns), result_checks
+                )
+            except Exception as exc:  # pragma: no cover - generated from validated specs
+                internal_error("guard.fastpath", exc)
+                checker = None
+        if checker is None or flight_checks is None or result_checks is None:
+            self.fast = None  # the general path from the next call on (a call already on the
+            self.repeat = None  # light path keeps reading the tail it started with)
             return
-        assert flight_checks is not None and result_checks is not None
-        returns = self._return_assumption()
-        try:
-            checker = build_checker(self.fast_args, data_specs)
-            self.after = build_result_checker(
-                None if returns is None or check is None else (check, returns), result_checks
-            )
-        except Exception as exc:  # pragma: no cover - generated from validated specs
-            internal_error("guard.fastpath", exc)
-            return
+        # Published before the checker: a call that read the old one finds a whole new tail.
+        self.after = after
         self.latency_ns = min(latencies) if latencies else None
         self.flight_checks = flight_checks
         self.flight_quiet = self._quiet(flight_checks)
         self.tail = bool(flight_checks or result_checks or latencies or self.after_exception)
+        self.repeat = None
         self.fast = checker
 
     def _flight_checks(
@@ -594,16 +597,13 @@ class Guard:
                 internal_error(f"guard {self.name} begin", exc)
             call.violations = violations
             if (
-                reuse
-                and not self.tail
-                and not self.enforce
-                and len(violations) == 1
+                len(violations) == 1
                 and len(verdict) == 1
                 and type(verdict[0][1]) is str
                 and known is not None
                 and known[2] is violations[0]
             ):  # a repeat: the wrappers report it again without coming here
-                self.repeat = (verdict[0][0], verdict[0][1], [violations[0]])
+                self._remember_repeat(verdict[0][0], verdict[0][1], violations[0], mode)
             if self.flight_checks:
                 self._enter(call)
             try:  # an own span must cover the call, whatever breaks later
@@ -693,6 +693,22 @@ class Guard:
             internal_error(f"check {self.name} types", exc)
         return found
 
+    def _remember_repeat(
+        self, assumption: Assumption, observed: str, violation: Violation, mode: Mode
+    ) -> None:
+        """Remember the light plan's repeated violation, if the plan it was found under is still
+        the one in force (under the lock ``refresh`` holds: a re-plan clears it)."""
+        with self._lock:
+            if (
+                self.gen == settings.generation
+                and self.fast is not None
+                and not self.tail
+                and self.mode is mode
+                and not self.enforce
+                and not settings.capture_values
+            ):
+                self.repeat = (assumption, observed, [violation])
+
     def repeated(self, args: tuple[Any, ...], kwargs: dict[str, Any], started: int) -> Call:
         """The ``Call`` of a repeat whose result the general path must still judge."""
         call = self.timed_call(args, kwargs, started)
@@ -726,8 +742,10 @@ class Guard:
                 continue
             if observed is not None:
                 self._add(call, assumption, observed)
-        if checks is self.flight_checks:  # not re-planned meanwhile
-            self.flight_quiet = self._quiet(checks)
+        quiet = self._quiet(checks)
+        with self._lock:  # (``refresh`` holds it): not an old plan's over a new plan's
+            if checks is self.flight_checks:
+                self.flight_quiet = quiet
 
     def in_flight_seen(
         self, flight: list[None], args: tuple[Any, ...], kwargs: dict[str, Any], started: int
