@@ -430,3 +430,19 @@ def test_an_old_plans_flight_quiet_never_overwrites_the_new_ones() -> None:
     with capture_violations() as violations:
         f(1)
     assert observed(violations) == [("max_concurrency(1)", "2 in flight")]
+
+
+def test_an_async_generator_called_with_bad_arguments_leaves_nothing_in_flight() -> None:
+    """The ``TypeError`` of a bad call propagates as it is and the call is no longer counted."""
+
+    @guarded(assume.max_concurrency(1), name="light.agen")
+    async def stream(n: int) -> Any:
+        yield n
+
+    async def consume() -> None:
+        async for _ in stream(1, 2):  # type: ignore[call-arg]
+            pass
+
+    with pytest.raises(TypeError):
+        asyncio.run(consume())
+    assert stream.__shadowguard__.in_flight == 0  # type: ignore[attr-defined]

@@ -1218,7 +1218,12 @@ def _async_generator(guard: Guard, func: Callable[..., Any]) -> Callable[..., An
         call = None if g.off else g.begin(args, kwargs)
         if call is _RESULT_ONLY:
             call = None
-        inner = func(*args, **kwargs)
+        try:
+            inner = func(*args, **kwargs)
+        except BaseException as exc:  # bad arguments: the call ends here, counted as such
+            if call is not None:
+                g.raised(call, exc)
+            raise
         sent: Any = None
         thrown: BaseException | None = None
         try:
