@@ -21,7 +21,7 @@ one and wrk to another: neither then migrates, nor competes with the other for a
 On a machine shared with other work even that spread can exceed the few percent a middleware
 costs. ``--instructions`` then counts instead of timing: each server runs under valgrind's
 cachegrind (Debian package ``valgrind``) and serves ``GET /hello`` over the socket, once 50
-and once 50 + ``--requests`` times, one request at a time; the difference of the instructions
+and once 50 + ``--requests`` times, from four client threads; the difference of the instructions
 its processes executed, less what an idle server executes in the time the longer run took
 more (its timers), divided by ``--requests``, is the server's cost per request, HTTP parsing
 and socket work included: nearly the same count every time, whatever the neighbours do.
@@ -213,12 +213,27 @@ WARM_REQUESTS = 50
 IDLE_SECONDS = 20.0
 
 
+CLIENTS = 4
+
+
 def serve_requests(url: str, count: int) -> None:
-    """``count`` requests, one at a time, each on its own connection (gunicorn's sync worker
-    closes every connection anyway)."""
-    for _ in range(count):
-        with urllib.request.urlopen(url, timeout=120) as answer:
-            answer.read()
+    """``count`` requests from ``CLIENTS`` threads, each request on its own connection
+    (gunicorn's sync worker closes every one anyway): the next connection always waits in the
+    backlog, so the server never counts a failed ``accept`` or an idle pass of its loop, whose
+    number would depend on timing."""
+    import threading
+
+    def client(share: int) -> None:
+        for _ in range(share):
+            with urllib.request.urlopen(url, timeout=120) as answer:
+                answer.read()
+
+    shares = [count // CLIENTS + (1 if i < count % CLIENTS else 0) for i in range(CLIENTS)]
+    threads = [threading.Thread(target=client, args=(share,)) for share in shares]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(600)
 
 
 def counted_run(
@@ -425,7 +440,7 @@ def main_instructions(args: argparse.Namespace) -> int:
     logs = Path(args.logs) if args.logs else Path(os.environ.get("TMPDIR", "/tmp")) / "sg-web"
     logs.mkdir(parents=True, exist_ok=True)
     print(f"# Web benchmark, instructions per request, {now()}\n")
-    print(f"- {args.requests} requests counted (after {WARM_REQUESTS}), one at a time")
+    print(f"- {args.requests} requests counted (after {WARM_REQUESTS}), from {CLIENTS} clients")
     print(f"- {versions()}\n", flush=True)
     for kind in [k.strip() for k in args.only.split(",") if k.strip()]:
         variants = ASGI_VARIANTS if kind == "asgi" else WSGI_VARIANTS
