@@ -29,6 +29,13 @@ __all__ = [
     "build_result_checker",
 ]
 
+_BUILTIN_NAMES: Final[dict[type, str]] = {
+    cls: type_name(cls())
+    for cls in (int, float, complex, str, bytes, bytearray, bool, list, tuple, dict, set)
+}
+_BUILTIN_NAMES[type(None)] = "None"
+"""What :func:`type_name` says of the commonest wrong types, read without calling it."""
+
 ArgSpec = tuple[int, str, bool, tuple[type, ...], Any, Any]
 """(position or -1, name, may be passed by keyword, isinstance tuple, deep check, assumption)"""
 
@@ -112,6 +119,7 @@ class _Source:
             "_U": UNDECIDED,
             "_Unobservable": Unobservable,
             "_name": type_name,
+            "_names": _BUILTIN_NAMES,
             "_at": item_at,
             "_r": _items_rng.random,
         }
@@ -136,7 +144,7 @@ class _Source:
         a = self.bind("a", assumption)
         emit(0, f"v = {fetch}", "if v is not _M:")
         emit(1, f"if not isinstance(v, {t}):")
-        self.found(2, a, "_name(v)")
+        self.found(2, a, "_names.get(type(v)) or _name(v)")
         if deep is None:
             return
         d = self.bind("d", deep)
