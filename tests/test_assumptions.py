@@ -445,7 +445,16 @@ def test_max_concurrency_with_threads() -> None:
         f_alone = threading.Barrier(1)
         barrier = f_alone  # the next call is alone
         f()
-    assert sorted(v.observed for v in violations) == ["2 in flight", "3 in flight"]
+    # counted without a lock: calls counted at the same instant may see each other, so the
+    # first of the three may report too; the last always sees all three
+    observed = sorted(v.observed for v in violations)
+    assert observed in (
+        ["2 in flight", "3 in flight"],
+        ["3 in flight", "3 in flight"],
+        ["2 in flight", "2 in flight", "3 in flight"],
+        ["2 in flight", "3 in flight", "3 in flight"],
+        ["3 in flight", "3 in flight", "3 in flight"],
+    )
     assert {(v.kind, v.assumption, v.expected) for v in violations} == {
         ("concurrency", "max_concurrency(1)", "<= 1 in flight")
     }

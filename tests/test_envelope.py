@@ -488,7 +488,13 @@ def test_more_calls_in_flight_than_tested(tmp_path: Path, record: Callable[[], E
         for thread in threads:
             thread.join(timeout=10)
     observed = sorted(v.observed for v in violations)
-    assert observed == ["2 in flight", "3 in flight"]
+    assert observed in (  # counted without a lock: the first may see the others too
+        ["2 in flight", "3 in flight"],
+        ["3 in flight", "3 in flight"],
+        ["2 in flight", "2 in flight", "3 in flight"],
+        ["2 in flight", "3 in flight", "3 in flight"],
+        ["3 in flight", "3 in flight", "3 in flight"],
+    )
     assert {v.expected for v in violations} == {"tests only saw: <= 1 in flight"}
     assert {v.assumption for v in violations} == {"envelope(in_flight)"}
 
