@@ -26,7 +26,6 @@ import re
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -67,17 +66,7 @@ _perf_ns = time.perf_counter_ns
 _OFF = Mode.OFF  # a module constant: reading an enum member off its class costs a lookup
 
 
-def _context_reader() -> Callable[[], otel_context.Context]:
-    """``opentelemetry.context.get_current``, or, with OpenTelemetry's default runtime context,
-    its context variable's ``get``: the same value, two Python calls fewer per request."""
-    runtime = getattr(otel_context, "_RUNTIME_CONTEXT", None)
-    variable = getattr(runtime, "_current_context", None)
-    if type(runtime).__name__ == "ContextVarsRuntimeContext" and isinstance(variable, ContextVar):
-        return variable.get
-    return otel_context.get_current
-
-
-_current_context = _context_reader()
+_current_context = _otel.current_context
 _SPAN_KEY: str | None = getattr(_propagation, "_SPAN_KEY", None)
 """The key OpenTelemetry keeps the current span under in a context, if it still has it there."""
 

@@ -11,11 +11,13 @@ import os
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from contextvars import ContextVar
 from threading import get_ident
 from typing import Any
 
 from opentelemetry import context, metrics, trace
+from opentelemetry.context import Context
 
 from shadowguard import _tallies
 from shadowguard._config import add_listener, settings
@@ -113,6 +115,21 @@ def request_attributes(scope: RequestScope | None) -> dict[str, str] | None:
     except Exception as exc:
         internal_error("report.request", exc)
         return None
+
+
+def _context_reader() -> Callable[[], Context]:
+    """``opentelemetry.context.get_current``, or, with OpenTelemetry's default runtime context,
+    its context variable's ``get``: the same value, two Python calls fewer (per request, and
+    per violation of a flood)."""
+    runtime = getattr(context, "_RUNTIME_CONTEXT", None)
+    variable = getattr(runtime, "_current_context", None)
+    if type(runtime).__name__ == "ContextVarsRuntimeContext" and isinstance(variable, ContextVar):
+        return variable.get
+    return context.get_current
+
+
+current_context = _context_reader()
+"""The current OpenTelemetry context (see ``_context_reader``)."""
 
 
 sending: set[int] = set()
@@ -216,10 +233,10 @@ def emit_spans(
     synced: Any = None,
 ) -> None:
     """Put the events on the current recording span, else on an own span covering the call."""
-    current_context = context.get_current()
+    now_context = current_context()
     last = _last_context
     # contexts are immutable: the same one as last time has the same span
-    current = last[1] if last[0] is current_context else _current_span(current_context)
+    current = last[1] if last[0] is now_context else _current_span(now_context)
     if current.is_recording():
         add_events(current, violations, code, scope, synced)
         return

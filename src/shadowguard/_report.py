@@ -14,8 +14,6 @@ from collections.abc import Callable, Sequence
 from threading import get_ident
 from typing import Any
 
-from opentelemetry import context as _otel_context
-
 from shadowguard import _log, _otel, _tallies
 from shadowguard._context import RequestScope, current_request
 from shadowguard._faults import internal_error
@@ -203,7 +201,7 @@ def emit(
         try:
             if (
                 saturated[0] is violations[0]
-                and saturated[2] is _otel_context.get_current()
+                and saturated[2] is _otel.current_context()
                 and saturated[4].epoch == _tallies.epoch
             ):
                 scope: Any = current_request.get()
@@ -295,7 +293,7 @@ def _remember_saturated(known: _Prepared, scope: Any, synced: Any) -> None:
     if (
         last_span[0] is synced
         and last_context[1] is synced
-        and last_context[0] is _otel_context.get_current()
+        and last_context[0] is _otel.current_context()
         and _tallies.counted(last_span[1]) > _otel.MAX_EVENTS_PER_SPAN
     ):
         _saturated = (known.violation, scope, last_context[0], synced, known)
