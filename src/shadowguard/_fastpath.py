@@ -104,8 +104,9 @@ def build_result_checker(
         check, assumption = returns
         outer, deep = check.outer, check.deep
         source.typed("r", outer, deep, assumption)
-    for check, assumption in data:
+    else:
         source.emit(0, "v = r")
+    for check, assumption in data:  # (``typed`` leaves ``v`` as it found it: the result)
         source.data(None, check, assumption)
     return source.compile()
 

@@ -538,6 +538,11 @@ def _sequence_lines(exp: Expectation, members: dict[str, str]) -> list[str]:
         lines.append("    ok = True")
         return lines
     in_order = exp.items.sorted
+    if len(members) == 1 and not in_order:  # one kind of member: one test per member
+        ((name, condition),) = members.items()
+        test = "" if condition == "True" else f" or not ({condition})"
+        lines += ["    for e in v:", f"        if type(e) is not {name}{test}:"]
+        return [*lines, "            break", "    else:", "        ok = True"]
     lines += ["    p = v[0]"] if in_order else []
     lines += ["    for e in v:", "        d = type(e)"]
     keyword = "if"
