@@ -18,7 +18,7 @@ from shadowguard import assume, guarded
 from shadowguard._context import RequestScope, current_request
 from shadowguard._http import HttpGuard, Rule, _current_context, parse_limits, recording_span
 from shadowguard.testing import capture_violations
-from shadowguard.wsgi import Body
+from shadowguard.wsgi import Body, InMemoryBody
 from shadowguard.wsgi import GuardMiddleware as WsgiGuard
 
 THREADS = 32
@@ -179,7 +179,7 @@ def test_a_list_body_is_timed_to_its_last_chunk_without_the_request_context() ->
     env = environ()
     env["body"] = (b"a", b"b")
     result, chunks = serve(middleware, env)
-    assert isinstance(result, Body)
+    assert isinstance(result, InMemoryBody) and len(result) == 2
     assert chunks == [b"a", b"b"]
     assert middleware.guard.app_rule.in_flight == 0
     env = environ()
@@ -264,8 +264,8 @@ def test_the_body_is_freed_by_reference_counting_alone() -> None:
 
 
 def test_next_on_the_body_gives_the_same_chunks_as_iterating_it() -> None:
-    """A caller that takes the body for an iterator gets the chunks too, from the one
-    generator ``iter()`` returns (iterating twice does not start the app's iterable again)."""
+    """A caller that takes the body for an iterator gets the chunks too: the body is its own
+    iterator (iterating twice does not start the app's iterable again)."""
 
     def app(env: dict[str, Any], start_response: Any) -> Chunks:
         start_response("200 OK", [])

@@ -128,3 +128,67 @@ def test_violation_after_the_server_span_ended_counts_on_it(otel: Any) -> None:
     assert [v.assumption for v in seen] == ["type(x)"]
     names = [span.name for span in otel.spans()]
     assert not any(name.startswith("shadowguard http") for name in names), names
+
+
+def _plain_environ() -> dict[str, Any]:
+    return {
+        "REQUEST_METHOD": "GET",
+        "PATH_INFO": "/",
+        "SERVER_NAME": "x",
+        "SERVER_PORT": "80",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "wsgi.url_scheme": "http",
+    }
+
+
+def test_a_close_delegated_by_yield_from_ends_the_request() -> None:
+    """A generator middleware above the guard that delegates with ``yield from`` closes what
+    ``iter()`` gave it when the client goes away: that must reach the body's ``close()`` (the
+    app's iterable closed, the request's in-flight entry released)."""
+    closed: list[bool] = []
+
+    def app(environ: dict[str, Any], start_response: Any) -> Any:
+        start_response("200 OK", [])
+
+        def body() -> Any:
+            try:
+                yield b"a"
+                yield b"b"
+            finally:
+                closed.append(True)
+
+        return body()
+
+    guarded = WsgiGuard(app, max_in_flight=2)
+
+    def outer(environ: dict[str, Any], start_response: Any) -> Any:
+        yield from guarded(environ, start_response)
+
+    for _ in range(3):
+        served = outer(_plain_environ(), lambda status, headers, exc_info=None: None)
+        assert next(served) == b"a"
+        served.close()  # the server, on a client disconnect
+    assert closed == [True] * 3
+    assert guarded.guard.app_rule.in_flight == 0
+
+
+def test_a_list_body_whose_end_is_timed_keeps_its_length() -> None:
+    """wsgiref (like other servers) sets Content-Length from a one-chunk body's ``len()``: a
+    list body the guard times to its end must keep that length."""
+    import io
+    import sys
+    from wsgiref.handlers import SimpleHandler
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"hello"]
+
+    def head(wsgi: Any) -> bytes:
+        out = io.BytesIO()
+        handler = SimpleHandler(io.BytesIO(), out, sys.stderr, _plain_environ(), multithread=False)
+        handler.run(wsgi)
+        return out.getvalue().split(b"\r\n\r\n")[0]
+
+    assert b"Content-Length: 5" in head(app)
+    for options in ({}, {"latency_ms": 1000}, {"max_in_flight": 8}):
+        assert b"Content-Length: 5" in head(WsgiGuard(app, **options)), options

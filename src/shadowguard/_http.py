@@ -418,11 +418,17 @@ if hasattr(os, "register_at_fork"):
 
 
 def recording_span(context: otel_context.Context | None = None) -> Any:
-    """The span of ``context`` (by default the current one) if it records, else ``None``."""
-    if context is None:
-        context = _current_context()
-    span = context.get(_SPAN_KEY) if _SPAN_KEY is not None else trace.get_current_span(context)
-    return span if span is not None and isinstance(span, Span) and span.is_recording() else None
+    """The span of ``context`` (by default the current one) if it records, else ``None``.
+    Never raises: a span whose ``is_recording`` fails is an internal fault, and no span."""
+    try:
+        if context is None:
+            context = _current_context()
+        span = context.get(_SPAN_KEY) if _SPAN_KEY is not None else trace.get_current_span(context)
+        if span is not None and isinstance(span, Span) and span.is_recording():
+            return span
+    except Exception as exc:
+        internal_error("http.span", exc)
+    return None
 
 
 def current_state() -> RequestState | None:

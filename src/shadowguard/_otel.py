@@ -18,6 +18,7 @@ from typing import Any
 
 from opentelemetry import context, metrics, trace
 from opentelemetry.context import Context
+from opentelemetry.context.contextvars_context import ContextVarsRuntimeContext
 
 from shadowguard import _tallies
 from shadowguard._config import add_listener, settings
@@ -123,8 +124,8 @@ def _context_reader() -> Callable[[], Context]:
     per violation of a flood)."""
     runtime = getattr(context, "_RUNTIME_CONTEXT", None)
     variable = getattr(runtime, "_current_context", None)
-    if type(runtime).__name__ == "ContextVarsRuntimeContext" and isinstance(variable, ContextVar):
-        return variable.get
+    if type(runtime) is ContextVarsRuntimeContext and isinstance(variable, ContextVar):
+        return variable.get  # (a runtime configured by OTEL_PYTHON_CONTEXT is read the API's way)
     return context.get_current
 
 

@@ -98,8 +98,7 @@ class GuardMiddleware:
             if not state.needs_end():
                 state.finish()  # the body is in memory and nothing times its end
                 return result
-            body.in_memory(result)
-            return body
+            return InMemoryBody(state, result)
         file_wrapper = environ.get("wsgi.file_wrapper")
         if (
             isinstance(file_wrapper, type)
@@ -122,45 +121,47 @@ class Body:
 
     The request context is set while the app's iterable runs; the request ends at exhaustion
     or ``close()``, whichever comes first (test clients often never close); the app's ``close()``
-    is called exactly once. The chunks come from a generator (``iter(body)``, made once): no
-    Python call and no ``StopIteration`` per chunk. It holds the request, not the body, so the
-    two make no reference cycle.
+    is called exactly once. It is its own iterator: a server, or a middleware above that
+    delegates with ``yield from``, closes what ``iter()`` gave, and that must reach ``close()``.
     """
 
-    __slots__ = ("_chunks", "_closed", "_in_memory", "_start_response", "_state", "result")
+    __slots__ = ("_closed", "_iterator", "_start_response", "_state", "result")
 
     def __init__(self, state: RequestState, start_response: StartResponse) -> None:
         self._state = state
         self._start_response = start_response
         self.result: Iterable[bytes] = ()
         """The app's iterable, set once the app returned it."""
-        self._chunks: Iterator[bytes] | None = None
+        self._iterator: Iterator[bytes] | None = None
         self._closed = False
-        self._in_memory = False
-
-    def in_memory(self, result: list[bytes] | tuple[bytes, ...]) -> None:
-        """The app returned a list or tuple: iterating it runs no code of the app's, so its
-        chunks are handed over without setting the request context for each."""
-        self.result = result
-        self._in_memory = True
 
     def start_response(self, status: str, headers: Any, *exc_info: Any) -> Any:
         """The ``start_response`` the app gets: the status is checked, then the server's called."""
         self._state.response_start(status)
         return self._start_response(status, headers, *exc_info)
 
-    def __iter__(self) -> Iterator[bytes]:
-        chunks = self._chunks
-        if chunks is None:
-            if self._in_memory:
-                chunks = self._chunks = _in_memory_chunks(self._state, self.result)
-            else:
-                chunks = self._chunks = _chunks(self._state, self.result)
-        return chunks
+    def __iter__(self) -> Body:
+        return self
 
     def __next__(self) -> bytes:
-        """For a caller that takes the body for an iterator: the chunks ``iter()`` gives."""
-        return next(iter(self))
+        state = self._state
+        token = current_request.set(state)
+        try:
+            iterator = self._iterator
+            if iterator is None:
+                iterator = self._iterator = iter(self.result)
+            chunk = next(iterator, _END)
+            if chunk is _END:
+                state.finish()
+        except BaseException as exc:
+            state.raised(exc)
+            state.finish()
+            raise
+        finally:
+            current_request.reset(token)
+        if chunk is _END:
+            raise StopIteration
+        return chunk  # type: ignore[return-value]
 
     def close(self) -> None:
         """Close the app's iterable once, then end the request."""
@@ -184,33 +185,35 @@ class Body:
             current_request.reset(token)
 
 
-def _chunks(state: RequestState, result: Iterable[bytes]) -> Iterator[bytes]:
-    """The app's chunks, each produced with the request context set (the server's own code
-    runs between them without it); the request finishes at the end of the iterable."""
-    iterator: Iterator[bytes] | None = None
-    while True:
-        token = current_request.set(state)
-        try:
-            if iterator is None:
-                iterator = iter(result)
-            chunk = next(iterator, _END)
-            if chunk is _END:
-                state.finish()
-        except BaseException as exc:
-            state.raised(exc)
-            state.finish()
-            raise
-        finally:
-            current_request.reset(token)
+class InMemoryBody:
+    """A list or tuple response whose end is timed or counted: its chunks as they are (iterating
+    them runs no code of the app's, so no request context is set), the request finishing after
+    the last one or at ``close()``. Its ``len()`` is the list's: servers set Content-Length from
+    a one-chunk body's length, as they would for the app's own list."""
+
+    __slots__ = ("_chunks", "_state", "result")
+
+    def __init__(self, state: RequestState, result: list[bytes] | tuple[bytes, ...]) -> None:
+        self._state = state
+        self.result = result
+        self._chunks = iter(result)
+
+    def __iter__(self) -> InMemoryBody:
+        return self
+
+    def __next__(self) -> bytes:
+        chunk = next(self._chunks, _END)
         if chunk is _END:
-            return
-        yield chunk  # type: ignore[misc]  # not _END: a chunk of the app's
+            self._state.finish()
+            raise StopIteration
+        return chunk  # type: ignore[return-value]  # not _END: one of the app's chunks
 
+    def __len__(self) -> int:
+        return len(self.result)
 
-def _in_memory_chunks(state: RequestState, result: Iterable[bytes]) -> Iterator[bytes]:
-    """A list's or tuple's chunks, as they are; the request finishes after the last one."""
-    yield from result
-    state.finish()
+    def close(self) -> None:
+        """End the request (a list or tuple has nothing to close)."""
+        self._state.finish()
 
 
 class CountingInput:

@@ -521,3 +521,34 @@ def test_a_real_gunicorn_reports_concurrent_requests(gunicorn: tuple[str, Path])
         ("orders.reserve", "concurrency", "2 in flight", "/orders/<int:order_id>"),
         ("users.render", "nullability", "missing", "/users/<int:user_id>"),
     }
+
+
+@pytest.mark.internal_errors
+def test_a_span_whose_is_recording_raises_does_not_break_the_request() -> None:
+    """A span attached by a ``before_request`` hook (as OpenTelemetry's Flask instrumentation
+    does) whose ``is_recording`` raises: an internal fault, and the request answers as usual."""
+    from flask import g
+    from opentelemetry import context, trace
+    from opentelemetry.trace import INVALID_SPAN_CONTEXT, NonRecordingSpan
+
+    class HostileSpan(NonRecordingSpan):
+        def is_recording(self) -> bool:
+            raise RuntimeError("span backend fault")
+
+    app = Flask(__name__)
+
+    @app.before_request
+    def attach() -> None:
+        g.token = context.attach(trace.set_span_in_context(HostileSpan(INVALID_SPAN_CONTEXT)))
+
+    @app.teardown_request
+    def detach(exc: BaseException | None) -> None:
+        context.detach(g.token)
+
+    @app.get("/")
+    def index() -> str:
+        return "hello"
+
+    shadowguard_flask.ShadowGuard(app)
+    response = app.test_client().get("/")
+    assert (response.status_code, response.get_data()) == (200, b"hello")
