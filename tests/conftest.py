@@ -4,6 +4,7 @@ is marked ``internal_errors``)."""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -90,6 +91,17 @@ def _clean_shadowguard(request: pytest.FixtureRequest) -> Iterator[None]:
     if faults and request.node.get_closest_marker("internal_errors") is None:
         site, exc = faults[0]
         pytest.fail(f"shadowguard swallowed an internal error at {site}: {exc!r}")
+
+
+@pytest.fixture
+def contention() -> Iterator[None]:
+    """Force thread switches as often as the interpreter allows; restored afterwards."""
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        yield
+    finally:
+        sys.setswitchinterval(interval)
 
 
 @pytest.fixture

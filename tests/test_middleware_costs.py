@@ -5,7 +5,6 @@ are, and a request's violation count read only when something was reported."""
 from __future__ import annotations
 
 import io
-import sys
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -41,16 +40,6 @@ def serve(app: Any, env: dict[str, Any]) -> tuple[Any, list[bytes]]:
     if close is not None:
         close()
     return result, chunks
-
-
-@pytest.fixture
-def contention() -> Iterator[None]:
-    interval = sys.getswitchinterval()
-    sys.setswitchinterval(1e-6)
-    try:
-        yield
-    finally:
-        sys.setswitchinterval(interval)
 
 
 # -- in flight ----------------------------------------------------------------------------------

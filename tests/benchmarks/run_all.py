@@ -626,26 +626,36 @@ def target_middleware(opts: Options) -> Section:
 # -- target 7 -----------------------------------------------------------------------------------
 
 
+def _rows_valid_and_sorted(rows: list[dict[str, int]]) -> bool:
+    """Target 7's expensive check: every row's id an int and v not negative, sorted by v."""
+    return (
+        all(isinstance(r.get("id"), int) and r["v"] >= 0 for r in rows)
+        and sorted(rows, key=lambda r: r["v"]) == rows
+    )
+
+
+def _budget_workload(
+    spin: Callable[[], int],
+) -> tuple[Callable[..., int], Callable[..., int], list[dict[str, int]]]:
+    """Target 7's function (``spin``, given 400 rows), the same guarded by the expensive check
+    (``bench.budget``), and the rows."""
+
+    def work(rows: list[dict[str, int]], limit: int) -> int:
+        return spin()
+
+    check = assume.that(_rows_valid_and_sorted, "rows valid and sorted")
+    rows = [{"id": i, "v": i} for i in range(400)]
+    return work, guarded(check, name="bench.budget")(work), rows
+
+
 def target_budget(opts: Options) -> Section:
     section = Section("7. `SHADOWGUARD_OVERHEAD_BUDGET=0.01`: 50 µs function, expensive checks")
     from shadowguard import _tallies
 
     spin = busy(50)
-    rows = [{"id": i, "v": i} for i in range(400)]
-
-    def work(rows: list[dict[str, int]], limit: int) -> int:
-        return spin()
-
-    def expensive(rows: list[dict[str, int]]) -> bool:
-        return (
-            all(isinstance(r.get("id"), int) and r["v"] >= 0 for r in rows)
-            and sorted(rows, key=lambda r: r["v"]) == rows
-        )
-
-    guarded_work = guarded(assume.that(expensive, "rows valid and sorted"), name="bench.budget")(
-        work
-    )
-    check_ns = statistics.median(_time_once(lambda: expensive(rows)) for _ in range(50))
+    work, guarded_work, rows = _budget_workload(spin)
+    check = functools.partial(_rows_valid_and_sorted, rows)
+    check_ns = statistics.median(_time_once(check) for _ in range(50))
     with configured(overhead_budget=0.01):
         for _ in range(300 if opts.quick else 3_000):  # reach the steady state
             guarded_work(rows, 5)
@@ -664,7 +674,9 @@ def target_budget(opts: Options) -> Section:
         # (the same guard at a sample rate of 0, around an instant function), plus the share of
         # checked calls times what one check costs.
         unchecked = guarded(
-            assume.that(expensive, "rows valid and sorted"), sample_rate=0.0, name="bench.budget0"
+            assume.that(_rows_valid_and_sorted, "rows valid and sorted"),
+            sample_rate=0.0,
+            name="bench.budget0",
         )(_instant)
         instant = [
             Case("instant function", "f(rows, 5)", {"f": _instant, "rows": rows}),
@@ -743,21 +755,8 @@ def _budget_child(kind: str, loops: int, calls: int) -> None:
     from shadowguard._paths import _rng
 
     _rng.seed(7)  # the same sampling draws in every run
-    spin = functools.partial(_spin, loops)
-    rows = [{"id": i, "v": i} for i in range(400)]
-
-    def work(rows: list[dict[str, int]], limit: int) -> int:
-        return spin()
-
-    def expensive(rows: list[dict[str, int]]) -> bool:
-        return (
-            all(isinstance(r.get("id"), int) and r["v"] >= 0 for r in rows)
-            and sorted(rows, key=lambda r: r["v"]) == rows
-        )
-
-    f: Callable[..., int] = work
-    if kind == "guarded":
-        f = guarded(assume.that(expensive, "rows valid and sorted"), name="bench.budget")(work)
+    work, guarded_work, rows = _budget_workload(functools.partial(_spin, loops))
+    f = guarded_work if kind == "guarded" else work
     with configured(overhead_budget=0.01):
         for _ in range(_BUDGET_WARM):
             f(rows, 5)

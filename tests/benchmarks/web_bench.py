@@ -417,18 +417,13 @@ def main(argv: list[str] | None = None) -> int:
     if shutil.which("wrk") is None:
         print("wrk is needed: apt-get install -y wrk", file=sys.stderr)
         return 2
-    logs = Path(args.logs) if args.logs else Path(os.environ.get("TMPDIR", "/tmp")) / "sg-web"
-    logs.mkdir(parents=True, exist_ok=True)
+    logs = _logs(args)
     print(f"# Web benchmark, {now()}\n")
     print(f"- wrk -t1 -c{args.connections}, {args.duration:g} s per run, {args.rounds} rounds")
     if SERVER_CPU is not None:
         print(f"- servers pinned to CPU {SERVER_CPU}, wrk to CPU {WRK_CPU} (taskset)")
     print(f"- {versions()}\n", flush=True)
-    for kind in [k.strip() for k in args.only.split(",") if k.strip()]:
-        variants = ASGI_VARIANTS if kind == "asgi" else WSGI_VARIANTS
-        if args.variants:
-            wanted = {"bare", *args.variants.split(",")}
-            variants = tuple(v for v in variants if v in wanted)
+    for kind, variants in _selected(args):
         print(bench(kind, variants, args, logs), flush=True)
     return 0
 
@@ -437,18 +432,32 @@ def main_instructions(args: argparse.Namespace) -> int:
     if shutil.which("valgrind") is None:
         print("valgrind is needed: apt-get install -y valgrind", file=sys.stderr)
         return 2
-    logs = Path(args.logs) if args.logs else Path(os.environ.get("TMPDIR", "/tmp")) / "sg-web"
-    logs.mkdir(parents=True, exist_ok=True)
+    logs = _logs(args)
     print(f"# Web benchmark, instructions per request, {now()}\n")
     print(f"- {args.requests} requests counted (after {WARM_REQUESTS}), from {CLIENTS} clients")
     print(f"- {versions()}\n", flush=True)
+    for kind, variants in _selected(args):
+        print(instructions(kind, variants, args, logs), flush=True)
+    return 0
+
+
+def _logs(args: argparse.Namespace) -> Path:
+    """The directory for the servers' output (``--logs``, else $TMPDIR/sg-web), created."""
+    logs = Path(args.logs) if args.logs else Path(os.environ.get("TMPDIR", "/tmp")) / "sg-web"
+    logs.mkdir(parents=True, exist_ok=True)
+    return logs
+
+
+def _selected(args: argparse.Namespace) -> list[tuple[str, tuple[str, ...]]]:
+    """Each kind asked for (``--only``) with its variants (``--variants``, bare always)."""
+    selected = []
     for kind in [k.strip() for k in args.only.split(",") if k.strip()]:
         variants = ASGI_VARIANTS if kind == "asgi" else WSGI_VARIANTS
         if args.variants:
             wanted = {"bare", *args.variants.split(",")}
             variants = tuple(v for v in variants if v in wanted)
-        print(instructions(kind, variants, args, logs), flush=True)
-    return 0
+        selected.append((kind, variants))
+    return selected
 
 
 if __name__ == "__main__":

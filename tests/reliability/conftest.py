@@ -1,5 +1,6 @@
-"""Fixtures of the reliability suite: reported internal faults, forced thread contention, and
-server processes on loopback that are always stopped by PID within a bound."""
+"""Fixtures of the reliability suite: reported internal faults and server processes on loopback
+that are always stopped by PID within a bound (forced thread contention, ``contention``, is in
+the suite-wide conftest)."""
 
 from __future__ import annotations
 
@@ -70,17 +71,6 @@ def reported() -> Iterator[Reported]:
     finally:
         _faults.set_strict_hook(previous)
         _faults.reset()
-
-
-@pytest.fixture
-def contention() -> Iterator[None]:
-    """Force thread switches as often as the interpreter allows; restored afterwards."""
-    interval = sys.getswitchinterval()
-    sys.setswitchinterval(1e-6)
-    try:
-        yield
-    finally:
-        sys.setswitchinterval(interval)
 
 
 def free_port() -> int:
