@@ -709,11 +709,17 @@ class Guard:
             ):
                 self.repeat = (assumption, observed, [violation])
 
-    def repeated(self, args: tuple[Any, ...], kwargs: dict[str, Any], started: int) -> Call:
-        """The ``Call`` of a repeat whose result the general path must still judge."""
+    def repeated(
+        self,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        started: int,
+        violations: list[Violation],
+    ) -> Call:
+        """The ``Call`` of a repeat (its ``violations``, as the wrapper read them) whose result
+        the general path must still judge."""
         call = self.timed_call(args, kwargs, started)
-        repeat = self.repeat
-        call.violations = [] if repeat is None else list(repeat[2])
+        call.violations = list(violations)
         return call
 
     def timed_call(self, args: tuple[Any, ...], kwargs: dict[str, Any], started_ns: int) -> Call:
@@ -1035,13 +1041,13 @@ def _sync(guard: Guard, func: Callable[..., Any]) -> Callable[..., Any]:
                         )
                     except Exception:
                         passes = False  # the general path judges it, inside its fault handler
-                    if passes:
+                    if passes:  # ``_report_again``, inline: a flood's per-call path
                         try:
                             _report.emit(g.name, repeat[2], g.code, started or None)
                         except Exception as exc:  # pragma: no cover - emit isolates its sinks
                             internal_error("guard.emit", exc)
                     else:
-                        g.returned(g.repeated(args, kwargs, started), result)
+                        g.returned(g.repeated(args, kwargs, started, repeat[2]), result)
                     return result
                 call = g.begin(args, kwargs, True, found)
         elif g.off:
@@ -1147,13 +1153,13 @@ def _coroutine(guard: Guard, func: Callable[..., Any]) -> Callable[..., Any]:
                         )
                     except Exception:
                         passes = False  # the general path judges it, inside its fault handler
-                    if passes:
+                    if passes:  # ``_report_again``, inline: a flood's per-call path
                         try:
                             _report.emit(g.name, repeat[2], g.code, started or None)
                         except Exception as exc:  # pragma: no cover - emit isolates its sinks
                             internal_error("guard.emit", exc)
                     else:
-                        g.returned(g.repeated(args, kwargs, started), result)
+                        g.returned(g.repeated(args, kwargs, started, repeat[2]), result)
                     return result
                 call = g.begin(args, kwargs, True, found)
         elif g.off:

@@ -804,7 +804,41 @@ class _Recording(Assumption):
         self.recorder = recorder
 
 
-class _RecordArgument(_Recording):
+class _RecordValue(_Recording):
+    """Walks the values at one root (a parameter, or ``return``); what the recorder already
+    knows about them is decided inline in the guard's checker (a test run's recorder only),
+    and the guard plans again once the recorder learns more."""
+
+    def __init__(
+        self, recorder: GuardRecorder, what: str, root: str, replan: Callable[[], None] | None
+    ) -> None:
+        super().__init__(recorder, what)
+        self.root = root
+        self.replan = replan
+        self.planned: int | None = None
+        """The recorder's version the inline knowledge was read at (``None``: none inline)."""
+
+    def accepts(self) -> tuple[list[str], dict[str, object]] | None:
+        """:func:`known_source` of the root now, noting the recorder's version (a thinned
+        recorder counts what it skips, and a plain walk skips nothing: none inline)."""
+        recorder = self.recorder
+        if recorder.thin or not recorder.skip or self.replan is None:
+            return None
+        with recorder.lock:
+            self.planned = recorder.changes
+            node = recorder.roots.get(self.root)
+            return None if node is None else known_source(node)
+
+    def _learned(self) -> None:
+        """After a value the inline knowledge did not decide: plan again if the recorder has
+        learned since that knowledge was read (once: the next plan makes new assumptions)."""
+        if self.planned is not None and self.planned != self.recorder.changes:
+            self.planned = None
+            if self.replan is not None:
+                self.replan()
+
+
+class _RecordArgument(_RecordValue):
     """Walks one parameter's value (sampled calls only, like every data check)."""
 
     when: When = "before"
@@ -816,11 +850,8 @@ class _RecordArgument(_Recording):
         binder: Binder | None = None,
         replan: Callable[[], None] | None = None,
     ) -> None:
-        super().__init__(recorder, f"argument {name}")
-        self.name = name
+        super().__init__(recorder, f"argument {name}", name, replan)
         self.read = argument_reader(binder, name)
-        self.replan = replan
-        self.planned: int | None = None
 
     def check(self, call: Call) -> str | None:
         return self.record(self.read(call))
@@ -829,74 +860,39 @@ class _RecordArgument(_Recording):
         """Learn from one value of the parameter (``MISSING``: not passed, nothing)."""
         recorder = self.recorder
         if value is not MISSING and recorder.admit():
-            found = recorder.known.get(self.name)  # see()'s first step, inline: one call fewer
+            found = recorder.known.get(self.root)  # see()'s first step, inline: one call fewer
             if found is not None and found[1](value):
                 recorder.stale += 1
             else:
-                recorder.learn(self.name, value, found)
-            if self.planned is not None and self.planned != recorder.changes:
-                self._replan()
+                recorder.learn(self.root, value, found)
+            self._learned()
         return None
-
-    def accepts(self) -> tuple[list[str], dict[str, object]] | None:
-        """What is known about the parameter now, inline in the guard's checker (a test run's
-        recorder only): once the recorder learns more, the guard plans again."""
-        return _accepts(self, self.name)
-
-    def _replan(self) -> None:
-        self.planned = None  # once: the next plan makes new assumptions
-        if self.replan is not None:
-            self.replan()
 
     def argument_check(self) -> tuple[str, Callable[[object], str | None]] | None:
         """Recorded from inside the guard's generated checker (no ``Call``)."""
-        return self.name, self.record
+        return self.root, self.record
 
 
-class _RecordResult(_Recording):
+class _RecordResult(_RecordValue):
     """Walks the return value."""
 
     when: When = "return"
 
     def __init__(self, recorder: GuardRecorder, replan: Callable[[], None] | None = None) -> None:
-        super().__init__(recorder, "return")
-        self.replan = replan
-        self.planned: int | None = None
+        super().__init__(recorder, "return", "return", replan)
 
     def check(self, call: Call) -> str | None:
         return self.record(call.result)
 
     def record(self, value: object) -> str | None:
         """Learn from one return value."""
-        recorder = self.recorder
-        if recorder.admit():
-            recorder.see("return", value)
-            if self.planned is not None and self.planned != recorder.changes:
-                self.planned = None
-                if self.replan is not None:
-                    self.replan()
+        if self.recorder.admit():
+            self.recorder.see("return", value)
+            self._learned()
         return None
-
-    def accepts(self) -> tuple[list[str], dict[str, object]] | None:
-        """As :meth:`_RecordArgument.accepts`, for the return value."""
-        return _accepts(self, "return")
 
     def result_check(self) -> Callable[[object], str | None] | None:
         return self.record
-
-
-def _accepts(
-    assumption: _RecordArgument | _RecordResult, root: str
-) -> tuple[list[str], dict[str, object]] | None:
-    """:func:`known_source` of ``root`` now, noting the recorder's version it was read at (a
-    thinned recorder counts what it skips, and a plain walk skips nothing: none inline)."""
-    recorder = assumption.recorder
-    if recorder.thin or not recorder.skip or assumption.replan is None:
-        return None
-    with recorder.lock:
-        assumption.planned = recorder.changes
-        node = recorder.roots.get(root)
-        return None if node is None else known_source(node)
 
 
 class _RecordRaised(_Recording):
