@@ -232,10 +232,10 @@ def test_a_sampled_out_trace_gets_no_span_but_still_counts(otel: Any) -> None:
 
 def test_attach_span_reports_what_waited(otel: Any) -> None:
     """Violations found before the request's span is known land on it once it is attached."""
-    state = HttpGuard(max_in_flight=1).start("GET", "/a", None)
-    other = HttpGuard(max_in_flight=1).start("GET", "/a", None)
-    assert state is not None and other is not None
-    state.guard.app_rule.in_flight = 1  # another request is being served
+    guard = HttpGuard(max_in_flight=1)
+    guard.app_rule.in_flight = 1  # another request is being served
+    state = guard.start("GET", "/a", None)
+    assert state is not None
     state.awaiting_span = True  # as under Flask, whose span starts inside the app
     state.admit()
     assert state.pending

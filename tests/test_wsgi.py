@@ -16,7 +16,7 @@ from opentelemetry.instrumentation.wsgi import OpenTelemetryMiddleware
 from shadowguard import AssumptionViolation, assume, configure, guarded
 from shadowguard._context import current_request
 from shadowguard.testing import capture_violations
-from shadowguard.wsgi import Body, CountingInput, GuardMiddleware
+from shadowguard.wsgi import CountingInput, Exchange, GuardMiddleware
 
 
 @guarded(assume.not_none("user.email"), name="users.email")
@@ -375,11 +375,31 @@ def test_partial_consumption_closes_once_and_releases() -> None:
 
     middleware = GuardMiddleware(app, max_in_flight=3)
     result = middleware(environ(), Server().start_response)
-    assert next(iter(result)) == b"a"
+    chunks = iter(result)
+    assert next(chunks) == b"a"
     assert middleware.guard.app_rule.in_flight == 1
     result.close()  # type: ignore[attr-defined]
+    chunks.close()  # type: ignore[attr-defined]  # as a ``yield from`` above would
     assert iterable.closed == 1
     assert middleware.guard.app_rule.in_flight == 0
+
+
+def test_a_chunk_iterator_let_go_of_midway_closes_the_response() -> None:
+    """A server or middleware that drops what ``iter()`` gave before its end ends the request
+    at once, as a generator app's own iterable would: counters back to zero, one close."""
+    iterable = Closing([b"a", b"b", b"c"])
+
+    def app(env: dict[str, Any], start_response: Any) -> Closing:
+        start_response("200 OK", [])
+        return iterable
+
+    middleware = GuardMiddleware(app, max_in_flight=3)
+    result = middleware(environ(), Server().start_response)
+    assert next(iter(result)) == b"a"  # the iterator is let go of here
+    assert iterable.closed == 1
+    assert middleware.guard.app_rule.in_flight == 0
+    result.close()  # type: ignore[attr-defined]
+    assert iterable.closed == 1
 
 
 def test_exhaustion_without_close_still_ends_the_request(otel: Any) -> None:
@@ -405,7 +425,7 @@ def test_file_wrapper_keeps_its_identity_when_nothing_needs_its_end() -> None:
     plain = GuardMiddleware(app, max_body_bytes=10)(environ(), Server().start_response)
     assert plain is wrappers[-1]
     timed = GuardMiddleware(app, latency_ms=100)(environ(), Server().start_response)
-    assert isinstance(timed, Body)
+    assert isinstance(timed, Exchange)
     assert b"".join(timed) == b"file data"
 
 

@@ -282,6 +282,8 @@ class HttpGuard:
         self.counts_body = self.app_rule.limits.max_body_bytes is not None or any(
             p.rule.limits.max_body_bytes is not None for p in self.patterns
         )
+        self.plain_entry = not self.patterns and not self.counts_body
+        """No route table and no body limit: a request's entry is its in-flight count alone."""
         self._declared: dict[tuple[str, tuple[tuple[str, Any], ...]], Rule] = {}
         self._lock = threading.Lock()
         self._mode_generation = -1
@@ -327,8 +329,13 @@ class HttpGuard:
                 if len(self._declared) < _MAX_DECLARED:
                     self._declared[key] = rule
                 if limits.max_body_bytes is not None:
-                    self.counts_body = True
+                    self.count_bodies()
         return rule
+
+    def count_bodies(self) -> None:
+        """A route with a body limit exists: requests from now on count their body bytes."""
+        self.counts_body = True
+        self.plain_entry = False
 
     def start(
         self,
@@ -336,10 +343,13 @@ class HttpGuard:
         path: object,
         content_length: Length = None,
         resolver: Callable[[], str | None] | None = None,
+        kind: type[RequestState] | None = None,
     ) -> RequestState | None:
-        """A :class:`RequestState` for a new request, or ``None`` when shadowguard is off (or
-        failed: the request then passes untouched). ``content_length`` may be a function reading
-        it, called only if a body limit applies. Never raises."""
+        """A :class:`RequestState` (or an instance of ``kind``, a subclass) for a new request,
+        counted in flight, or ``None`` when shadowguard is off (or failed: the request then
+        passes untouched). ``content_length`` may be a function reading it, called only if a
+        body limit applies. Never raises: what the entry violates is reported by
+        :meth:`RequestState.admit`."""
         try:
             if settings.mode is _OFF:
                 return None
@@ -347,7 +357,7 @@ class HttpGuard:
             if type(path) is not str or path[:1] != "/" or len(path) > _MAX_PATH:
                 path = _path(path)
             verb = method if type(method) is str and method in _METHODS else _method(method)
-            return RequestState(self, mode, verb, path, content_length, resolver)
+            return (kind or RequestState)(self, mode, verb, path, content_length, resolver)
         except Exception as exc:
             internal_error("http.start", exc)
             return None
@@ -456,15 +466,18 @@ class RequestState(RequestScope):
 
     __slots__ = (
         "active",
+        "admitted",
         "awaiting_span",
         "body_bytes",
         "content_length",
+        "crowd",
         "declared",
         "disconnected",
         "error",
         "finished",
         "guard",
         "held",
+        "in_force",
         "latency_done",
         "mode",
         "own",
@@ -494,7 +507,7 @@ class RequestState(RequestScope):
     ) -> None:
         self.guard = guard
         self.mode = mode
-        self.active = mode is not _OFF
+        active = self.active = mode is not _OFF
         """False when the middleware's guard name is turned off: the route is still known."""
         self.method: str = method
         self.path: str = path
@@ -508,8 +521,8 @@ class RequestState(RequestScope):
         """An adapter declared the route's assumptions: the resolver no longer decides the rule."""
         self.rule: Rule | None = None
         """The route rule in force (``None``: the app's)."""
-        self.held: tuple[Rule, ...] = ()
-        """The rules this request counts as in flight in."""
+        app = self.in_force = guard.app_rule
+        """The rule in force: the route's, else the app's."""
         self.body_bytes = 0
         self.status: int | None = None
         self.response_started = False
@@ -534,6 +547,26 @@ class RequestState(RequestScope):
         self.span = recording_span(parent) if parent else None  # an empty context has none
         """The request's span, if it was recording when the request came in (or attached)."""
         self.started_ns = _perf_ns()
+        # Counted in flight in the app's rule at once; what that (or a route, or the declared
+        # Content-Length) violates is reported by ``admit``, once the request context is set.
+        self.crowd: int | None = None
+        """How many requests were in flight as this one came in, when over the app's limit."""
+        if active:
+            next(guard.checks)
+            flight = app.flight
+            flight.append(None)
+            self.held: tuple[Rule, ...] = guard.app_held
+            """The rules this request counts as in flight in."""
+            limit = app.limit
+            if limit is not None and len(flight) > limit:
+                self.crowd = len(flight)
+                self.admitted = False
+            else:
+                self.admitted = guard.plain_entry
+                """Nothing is left for :meth:`admit` to check or report."""
+        else:
+            self.held = ()
+            self.admitted = True
 
     @property
     def scope(self) -> RequestState:
@@ -549,12 +582,11 @@ class RequestState(RequestScope):
     @property
     def limits(self) -> Limits:
         """The limits in force: the matched route's, else the app's."""
-        rule = self.rule
-        return rule.limits if rule is not None else self.guard.app_rule.limits
+        return self.in_force.limits
 
     def needs_end(self) -> bool:
         """Whether the end of the body matters (a latency budget or an in-flight limit)."""
-        if self.limits.latency_ms is not None:
+        if self.in_force.latency_ns is not None:
             return True
         return any(rule.limit is not None for rule in self.held)
 
@@ -577,24 +609,21 @@ class RequestState(RequestScope):
     # -- the request comes in -------------------------------------------------------------------
 
     def admit(self) -> None:
-        """Entry checks: requests in flight and the declared Content-Length."""
-        if not self.active:
+        """Entry checks, once the request context is set: requests in flight (counted as the
+        state was made), the route's rule and the declared Content-Length. The middleware skips
+        the call when ``admitted`` says there is nothing to check (the usual request)."""
+        if self.admitted:
             return
+        self.admitted = True
         found: list[Violation] = []
         try:
             guard = self.guard
-            next(guard.checks)
-            app = guard.app_rule
-            over = app.enter()
-            self.held = guard.app_held
-            if over is None and not guard.patterns and not guard.counts_body:
-                return  # the usual request: nothing else to check
-            if over is not None:
-                found.append(self._crowded(app, over))
+            if self.crowd is not None:
+                found.append(self._crowded(guard.app_rule, self.crowd))
             if guard.patterns:
                 rule = guard.match(self.method, None, self.path)
                 if rule is not None:
-                    self.rule = rule
+                    self.rule = self.in_force = rule
                     self._enter(rule, found)
             if guard.counts_body:
                 self._check_volume(found)
@@ -681,6 +710,7 @@ class RequestState(RequestScope):
             return
         previous = self.rule
         self.rule = rule
+        self.in_force = rule if rule is not None else self.guard.app_rule
         if not self.released:
             if previous is not None and previous in self.held:
                 self.held = tuple(held for held in self.held if held is not previous)
@@ -731,8 +761,7 @@ class RequestState(RequestScope):
             self.status = code
             if self.resolver is not None and self.guard.patterns:
                 self.refresh_route()  # the route's rule may set another error_status
-            rule = self.rule
-            threshold = (rule if rule is not None else self.guard.app_rule).error_status
+            threshold = self.in_force.error_status
             if threshold is None or code < threshold:
                 return
             self.status_done = True
@@ -760,16 +789,18 @@ class RequestState(RequestScope):
         if self.latency_done:
             return
         self.latency_done = True
-        if not self.released:
-            self.release()
         late: Violation | None = None
         try:
+            if not self.released:  # ``release``, inline: once per request
+                self.released = True
+                held, self.held = self.held, ()
+                for rule in held:
+                    rule.leave()
             elapsed = _perf_ns() - self.started_ns  # a broken clock is an internal fault
             if self.active:
                 if self.status is None:  # else response_start read the route, which is final
                     self._route_rules()
-                rule = self.rule
-                budget = (rule if rule is not None else self.guard.app_rule).latency_ns
+                budget = self.in_force.latency_ns
                 if budget is not None and elapsed > budget:
                     ms = budget / 1_000_000
                     late = self._violation(

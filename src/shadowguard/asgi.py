@@ -73,7 +73,8 @@ class GuardMiddleware:
         exchange = _Exchange(state, receive, send)
         token = current_request.set(state)
         try:
-            state.admit()
+            if not state.admitted:
+                state.admit()
             await self.app(scope, exchange.receive, exchange.send)
         except BaseException as exc:
             state.raised(exc)

@@ -68,24 +68,29 @@ class GuardMiddleware:
         if type(path) is not str or not path.isascii() or environ.get("SCRIPT_NAME"):
             path = _path(environ)
         declared = environ.get("CONTENT_LENGTH")
-        state = guard.start(
+        state: Any = guard.start(
             environ.get("REQUEST_METHOD"),
             path,
             _content_length(declared) if declared else None,
+            None,
+            Exchange,
         )
         if state is None:
             return self.app(environ, start_response)
+        state.respond = start_response
+        state.iterator = None
+        state.closed = False
         if self.awaits_span:
             state.awaiting_span = True
         if counts_body and state.active:
             stream = environ.get("wsgi.input")
             if stream is not None:
                 environ["wsgi.input"] = CountingInput(stream, state)
-        body = Body(state, start_response)
         token = current_request.set(state)
         try:
-            state.admit()
-            result = self.app(environ, body.start_response)
+            if not state.admitted:
+                state.admit()
+            result = self.app(environ, state.start_response)
         except BaseException as exc:
             state.raised(exc)
             state.finish()
@@ -107,55 +112,87 @@ class GuardMiddleware:
         ):
             state.finish()
             return result
-        body.result = result
-        return body
+        state.result = result
+        return state  # type: ignore[no-any-return]
 
 
 _END = object()
 """What ``next(iterator, _END)`` gives at the end: no ``StopIteration`` raised and caught."""
 
 
-class Body:
-    """The app's response: its ``start_response`` watched, its iterable passed through chunk by
-    chunk (one object per request for both).
+class Exchange(RequestState):
+    """One WSGI request: its state, the ``start_response`` the app gets, and the iterable the
+    server gets back, passing the app's through chunk by chunk (one object for all three).
 
     The request context is set while the app's iterable runs; the request ends at exhaustion
-    or ``close()``, whichever comes first (test clients often never close); the app's ``close()``
-    is called exactly once. It is its own iterator: a server, or a middleware above that
-    delegates with ``yield from``, closes what ``iter()`` gave, and that must reach ``close()``.
+    or ``close()``, whichever comes first (test clients often never close); the app's
+    ``close()`` is called exactly once. It is its own iterator: a server, or a middleware above
+    that delegates with ``yield from``, closes what ``iter()`` gave, and that must reach
+    ``close()``; iterating it twice never starts the app's iterable again.
     """
 
-    __slots__ = ("_closed", "_iterator", "_start_response", "_state", "result")
+    __slots__ = ("closed", "iterator", "respond", "result")
 
-    def __init__(self, state: RequestState, start_response: StartResponse) -> None:
-        self._state = state
-        self._start_response = start_response
-        self.result: Iterable[bytes] = ()
-        """The app's iterable, set once the app returned it."""
-        self._iterator: Iterator[bytes] | None = None
-        self._closed = False
+    respond: StartResponse
+    """The server's ``start_response``."""
+    result: Iterable[bytes]
+    """The app's iterable, set once the app returned it."""
+    iterator: Iterator[bytes] | None
+    """``iter(result)``, once a chunk was asked for (shared: iterating twice never starts the
+    app's iterable again)."""
+    closed: bool
 
     def start_response(self, status: str, headers: Any, *exc_info: Any) -> Any:
         """The ``start_response`` the app gets: the status is checked, then the server's called."""
-        self._state.response_start(status)
-        return self._start_response(status, headers, *exc_info)
+        self.response_start(status)
+        return self.respond(status, headers, *exc_info)
 
-    def __iter__(self) -> Body:
-        return self
+    def __iter__(self) -> Iterator[bytes]:
+        return self._chunks()
+
+    def _chunks(self) -> Iterator[bytes]:
+        """The app's chunks, each pulled in the request context (a generator: resuming it costs
+        no Python call, and its end raises no ``StopIteration``). Closed, or let go of, before
+        its end, it closes the response, as a generator app's own iterable would."""
+        try:
+            token = current_request.set(self)
+            try:
+                iterator = self.iterator
+                if iterator is None:
+                    iterator = self.iterator = iter(self.result)
+                chunk = next(iterator, _END)
+            finally:
+                current_request.reset(token)
+            while chunk is not _END:
+                yield chunk  # type: ignore[misc]  # not _END: one of the app's chunks
+                token = current_request.set(self)
+                try:
+                    chunk = next(iterator, _END)
+                finally:
+                    current_request.reset(token)
+        except GeneratorExit:  # closed where it waited for the server: the response ends
+            self.close()
+            raise
+        except BaseException as exc:
+            self.raised(exc)
+            self.finish()
+            raise
+        self.finish()
 
     def __next__(self) -> bytes:
-        state = self._state
-        token = current_request.set(state)
+        """A chunk, for callers that take the body for an iterator (the same chunks as
+        iterating it, without a generator that would close the response once let go of)."""
+        token = current_request.set(self)
         try:
-            iterator = self._iterator
+            iterator = self.iterator
             if iterator is None:
-                iterator = self._iterator = iter(self.result)
+                iterator = self.iterator = iter(self.result)
             chunk = next(iterator, _END)
             if chunk is _END:
-                state.finish()
+                self.finish()
         except BaseException as exc:
-            state.raised(exc)
-            state.finish()
+            self.raised(exc)
+            self.finish()
             raise
         finally:
             current_request.reset(token)
@@ -165,23 +202,22 @@ class Body:
 
     def close(self) -> None:
         """Close the app's iterable once, then end the request."""
-        if self._closed:
+        if self.closed:
             return
-        self._closed = True
-        state = self._state
+        self.closed = True
         try:
             close = getattr(self.result, "close", None)  # a hostile iterable's lookup may raise
         except BaseException:
-            state.finish()  # the request ends whatever the app's iterable does
+            self.finish()  # the request ends whatever the app's iterable does
             raise
         if close is None:
-            state.finish()
+            self.finish()
             return
-        token = current_request.set(state)
+        token = current_request.set(self)
         try:
             close()
         finally:
-            state.finish()
+            self.finish()
             current_request.reset(token)
 
 

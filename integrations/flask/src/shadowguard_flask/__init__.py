@@ -113,7 +113,7 @@ class FlaskGuardMiddleware(GuardMiddleware):
         for view in list(self.flask_app.view_functions.values()):
             options = getattr(view, ROUTE_ATTRIBUTE, None)
             if isinstance(options, dict) and options.get("max_body_bytes") is not None:
-                self.guard.counts_body = True
+                self.guard.count_bodies()
                 return
 
 
