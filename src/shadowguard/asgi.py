@@ -64,18 +64,19 @@ class GuardMiddleware:
             await self.app(scope, receive, send)
             return
         reader = _ScopeReader(scope)
-        state = self.guard.start(
-            scope.get("method"), scope.get("path"), reader.content_length, reader.route
+        state: Any = self.guard.start(
+            scope.get("method"), scope.get("path"), reader.content_length, reader.route, _Exchange
         )
         if state is None:
             await self.app(scope, receive, send)
             return
-        exchange = _Exchange(state, receive, send)
+        state.server_receive = receive
+        state.server_send = send
         token = current_request.set(state)
         try:
             if not state.admitted:
                 state.admit()
-            await self.app(scope, exchange.receive, exchange.send)
+            await self.app(scope, state.receive, state.send)
         except BaseException as exc:
             state.raised(exc)
             raise
@@ -89,8 +90,8 @@ class GuardMiddleware:
 
 class _ScopeReader:
     """What the request state reads from the ASGI scope only when it needs it: the
-    Content-Length, the route the framework matched. (Apart from :class:`_Exchange`, which
-    holds the state: together they would make a reference cycle per request.)"""
+    Content-Length, the route the framework matched. (Apart from the request's state, which
+    holds these two: kept in it, they would make a reference cycle per request.)"""
 
     __slots__ = ("_entry_root", "_scope")
 
@@ -121,26 +122,25 @@ class _ScopeReader:
         return prefix + template
 
 
-class _Exchange:
-    """The ``receive`` and ``send`` the app gets: one object per request, not two closures."""
+class _Exchange(RequestState):
+    """One ASGI request: its state, and the ``receive`` and ``send`` the app gets (one object
+    per request for the three)."""
 
-    __slots__ = ("_receive", "_send", "state")
+    __slots__ = ("server_receive", "server_send")
 
-    def __init__(self, state: RequestState, receive: Receive, send: Send) -> None:
-        self.state = state
-        self._receive = receive
-        self._send = send
+    server_receive: Receive
+    server_send: Send
 
     async def receive(self) -> Message:
         """The server's ``receive``: request body bytes counted, a disconnect noted."""
-        message = await self._receive()
+        message = await self.server_receive()
         kind = message.get("type")
         if kind == "http.request":
             body = message.get("body")
             if body:
-                self.state.count_body(len(body))
+                self.count_body(len(body))
         elif kind == "http.disconnect":
-            self.state.disconnected = True
+            self.disconnected = True
         return message
 
     async def send(self, message: Message) -> None:
@@ -150,15 +150,15 @@ class _Exchange:
             if not message.get("more_body", False):
                 # Checked as the last chunk is handed over: OpenTelemetry's ASGI middleware
                 # ends the server span as soon as it is sent.
-                self.state.body_done()
+                self.body_done()
         elif kind == "http.response.start":
-            self.state.response_start(message.get("status"))
+            self.response_start(message.get("status"))
         elif kind == "http.response.pathsend":
-            self.state.body_done()
+            self.body_done()
         try:
-            await self._send(message)
+            await self.server_send(message)
         except BaseException:
-            self.state.disconnected = True  # the client is gone or the server gave up on it
+            self.disconnected = True  # the client is gone or the server gave up on it
             raise
 
 
