@@ -19,9 +19,15 @@ from hypothesis import strategies as st
 from _hostile import Unorderable
 from shadowguard._paths import _rng
 from shadowguard.envelope import Envelope, Facts, GuardEnvelope, dumps
-from shadowguard.envelope._compare import _Walk, accept_source, compile_check, compile_roots
+from shadowguard.envelope._compare import (
+    _Walk,
+    accept_plan,
+    accept_source,
+    compile_check,
+    compile_roots,
+)
 from shadowguard.envelope._facts import ANY
-from shadowguard.envelope._record import GuardRecorder, known_source
+from shadowguard.envelope._record import GuardRecorder, known_plan, known_source
 
 
 @dataclasses.dataclass
@@ -92,6 +98,18 @@ def _inline(root: Any) -> Any:
     return namespace["accept"]
 
 
+def _within(shapes: Any, value: Any) -> None:
+    """A value the inline lines accepted is of the exact types their shapes promise (what lets
+    the guard's checker skip an annotation those types imply)."""
+    if shapes is None:
+        return
+    kind = type(value)
+    assert kind in shapes, (kind, shapes)
+    members = shapes[kind]
+    if members is not None and kind in (list, tuple):
+        assert all(type(member) in members for member in value), (value, shapes)
+
+
 def _same_finding(root: Any, value: Any, seed: int) -> None:
     compiled = compile_check(root)
     if compiled is None:
@@ -104,6 +122,9 @@ def _same_finding(root: Any, value: Any, seed: int) -> None:
     accept = _inline(root)
     if accept is not None and accept(value):  # decided inline: only where nothing is found
         assert slow is None, (slow, accept_source(root))
+        plan = accept_plan(root)
+        assert plan is not None
+        _within(plan[1], value)
     if slow is not None and fast is not None:
         assert (str(slow), slow.path, slow.expected, slow.assumption) == (
             str(fast),
@@ -236,10 +257,14 @@ def test_inline_knowledge_only_skips_what_teaches_nothing(
         recorder.see("x", value)
     for value in more:
         known = _known_inline(recorder)
+        node = recorder.roots.get("x")
+        plan = None if node is None else known_plan(node)
         before = dumps(Envelope({"g": recorder.envelope()}))
         recorder.see("x", value)
         if known is not None and known(value):
             assert dumps(Envelope({"g": recorder.envelope()})) == before, value
+            assert plan is not None
+            _within(plan[2], value)
 
 
 def test_skipping_keeps_sortedness_evidence_exact() -> None:

@@ -477,3 +477,109 @@ def test_big_lists_are_sampled_inline_ends_first(size: int) -> None:
         f"None at [{size - 1}]",
         f"float at [{size // 2}]",
     ]
+
+
+# -- an inline acceptance that implies the annotation ----------------------------------------
+
+
+class _Accepts(Assumption):
+    """A data check of ``x`` whose inline lines accept exact ``int`` values and lists of exact
+    ``int`` members, promising so through ``accepted_types``; its check counts its calls."""
+
+    kind = "data"
+
+    def __init__(self, shapes: dict[type, tuple[type, ...] | None] | None) -> None:
+        super().__init__("accepts(x)", "inline", path="x")
+        self.shapes = shapes
+        self.checked: list[object] = []
+
+    def argument_check(self) -> tuple[str, Any]:
+        def check(value: object) -> str | None:
+            self.checked.append(value)
+            return "odd" if value == 7 else None
+
+        return ("x", check)
+
+    def accepts(self) -> tuple[list[str], dict[str, object]]:
+        return [
+            "ok = False",
+            "c = type(v)",
+            "if c is int:",
+            "    ok = v != 7",
+            "elif c is list:",
+            "    ok = all(type(e) is int for e in v)",
+        ], {}
+
+    def accepted_types(self) -> dict[type, tuple[type, ...] | None] | None:
+        return self.shapes
+
+
+@pytest.mark.parametrize("annotation", [int, "int | list[int]", object])
+def test_a_promised_acceptance_skips_the_annotation_it_implies(annotation: Any) -> None:
+    """When the first data check promises that what it accepts inline passes the annotation,
+    such a value costs one test; anything else still gets the type check and the data check."""
+    accepts = _Accepts({int: (), list: (int,)})
+
+    def plain(x: Any) -> None:
+        return None
+
+    plain.__annotations__["x"] = annotation
+    f = guarded(accepts, name=f"fp.implied.{annotation}")(plain)
+    checker = f.__shadowguard__.fast
+    assert checker is not None
+    if annotation is int or annotation is object:
+        assert "if not ok:" in checker.__doc__
+    with capture_violations() as violations:
+        f(3)
+        f(7)
+        f("s")
+    assert accepts.checked == [7, "s"]  # 3 was decided inline
+    found = observed(violations)
+    assert ("accepts(x)", "odd") in found
+    if annotation is not object:
+        assert ("type(x)", "str") in found
+
+
+@pytest.mark.parametrize(
+    ("annotation", "shapes", "value", "expected"),
+    [
+        (list[str], {list: (int,)}, [1, 2], "int at [0]"),  # members outside the annotation
+        (list[str], {list: None}, [1, 2], "int at [0]"),  # members not promised
+        (list[str], None, [1, 2], "int at [0]"),  # no promise at all
+        (bool, {int: ()}, 3, "int"),  # a wider type
+        (int | None, {int: (), type(None): ()}, 3, None),  # implied: nothing to report
+    ],
+)
+def test_an_acceptance_wider_than_the_annotation_keeps_the_type_check(
+    annotation: Any, shapes: Any, value: Any, expected: str | None
+) -> None:
+    """A promise that does not imply the annotation leaves the type check on every call, for
+    values the data check accepts inline as well."""
+    accepts = _Accepts(shapes)
+
+    def plain(x: Any) -> None:
+        return None
+
+    plain.__annotations__["x"] = annotation
+    f = guarded(accepts, name=f"fp.wide.{annotation}.{shapes}")(plain)
+    with capture_violations() as violations:
+        f(value)
+    assert observed(violations) == ([("type(x)", expected)] if expected else [])
+    assert accepts.checked == []  # accepted inline: the data check has nothing to say
+    implied = "if not ok:" in f.__shadowguard__.fast.__doc__.split("isinstance")[0]
+    assert implied is (expected is None)
+
+
+def test_an_implied_annotation_with_a_default_still_checks_the_default() -> None:
+    """A parameter left out reaches the data check with its default, the annotation none."""
+    accepts = _Accepts({int: ()})
+
+    @guarded(accepts, name="fp.implied.default")
+    def f(x: int = 7) -> None:
+        return None
+
+    with capture_violations() as violations:
+        f()
+        f(x=2)
+    assert observed(violations) == [("accepts(x)", "odd")]
+    assert accepts.checked == [7]

@@ -129,6 +129,13 @@ class Assumption:
         inline and calls the check only when ``ok`` is false. ``None``: always call it."""
         return None
 
+    def accepted_types(self) -> Mapping[type, tuple[type, ...] | None] | None:
+        """For the lines the last :meth:`accepts` gave: the exact types of ``v`` they may set
+        ``ok`` for, each list or tuple with the exact types its members may have (``None``:
+        any). When ``ok`` so implies the parameter's annotation, the generated checker skips
+        the type check for ``v`` too. ``None``: nothing is promised."""
+        return None
+
     def flight_check(self) -> Callable[[int], str | None] | None:
         """For a ``counts_in_flight`` check that reads nothing but the number of calls in
         flight (this one included): that check. The guard then counts calls without a ``Call``

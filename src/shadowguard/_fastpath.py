@@ -10,7 +10,7 @@ returns every finding at once, so nothing is checked twice (a sampled check may 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final
 
 from shadowguard._faults import internal_error
@@ -42,6 +42,9 @@ ArgSpec = tuple[int, str, bool, tuple[type, ...], Any, Any]
 DataSpec = tuple[int, str, bool, object, Callable[[object], "str | None"], Any]
 """(position or -1, name, may be passed by keyword, default or ``MISSING``, check of the value
 (may raise :class:`~shadowguard._paths.Unobservable`), assumption)"""
+
+Shapes = Mapping[type, "tuple[type, ...] | None"]
+"""What :meth:`~shadowguard._assumptions.Assumption.accepted_types` promises: exact types."""
 
 Findings = Sequence[tuple[Any, str]]
 """(assumption, observed) of every check that failed."""
@@ -76,15 +79,54 @@ def build_checker(specs: Sequence[ArgSpec], data: Sequence[DataSpec] = ()) -> Ch
     for spec in data:
         by_name.setdefault(spec[1], []).append(spec)
     for position, name, keyword_ok, outer, deep, assumption in specs:
-        source.typed(_fetch(position, name, keyword_ok, "_M"), outer, deep, assumption)
-        for *_, default, check, on in by_name.pop(name, ()):  # the same value: fetched once
-            source.data(None if default is MISSING else source.bind("m", default), check, on)
+        fetch = _fetch(position, name, keyword_ok, "_M")
+        checks = [  # the same value: fetched once
+            (None if default is MISSING else source.bind("m", default), check, on)
+            for *_, default, check, on in by_name.pop(name, ())
+        ]
+        first = source.inline(checks[0][2]) if checks else None
+        if first is not None and _implies(first[1], outer, deep, assumption):
+            # What the first data check accepts inline passes the annotation too: such a value
+            # skips the type check (and the findings keep their order).
+            source.emit(0, f"v = {fetch}")
+            source.accept(first[0])
+            source.depth += 1
+            source.typed("v", outer, deep, assumption)
+            source.data(checks[0][0], checks[0][1], checks[0][2], None)
+            source.depth -= 1
+        else:
+            source.typed(fetch, outer, deep, assumption)
+            if checks:
+                source.data(*checks[0], None if first is None else first[0])
+        for bound, check, on in checks[1:]:
+            source.data(bound, check, on, source.inline_lines(on))
     for specs_of_one in by_name.values():
         for position, name, keyword_ok, default, check, assumption in specs_of_one:
             default_name = source.bind("m", default)
             source.emit(0, f"v = {_fetch(position, name, keyword_ok, default_name)}")
-            source.data(None, check, assumption)
+            source.data(None, check, assumption, source.inline_lines(assumption))
     return source.compile()
+
+
+def _implies(shapes: Shapes | None, outer: tuple[type, ...], deep: Any, assumption: Any) -> bool:
+    """Whether every value of the exact ``shapes`` passes the annotation check ``outer`` (an
+    ``isinstance`` tuple) and ``deep`` (only a list's or tuple's items, ``isinstance`` each)."""
+    if not shapes:
+        return False
+    items = getattr(getattr(assumption, "type_check", None), "items", None)
+    try:
+        for kind, members in shapes.items():
+            if not issubclass(kind, outer):
+                return False
+            if deep is None:
+                continue
+            if items is None or members is None or not (kind is list or kind is tuple):
+                return False
+            if not all(issubclass(member, items) for member in members):
+                return False
+    except Exception:  # an odd class in the annotation: no promise
+        return False
+    return True
 
 
 ResultChecker = Callable[[Any], "Findings | None"]
@@ -107,7 +149,7 @@ def build_result_checker(
     else:
         source.emit(0, "v = r")
     for check, assumption in data:  # (``typed`` leaves ``v`` as it found it: the result)
-        source.data(None, check, assumption)
+        source.data(None, check, assumption, source.inline_lines(assumption))
     return source.compile()
 
 
@@ -125,6 +167,8 @@ class _Source:
             "_r": _items_rng.random,
         }
         self.lines = [f"def check({parameters}):", "    f = None", "    try:"]
+        self.depth = 0
+        """Levels of indentation below the ``try`` that :meth:`emit` adds to its own."""
 
     def bind(self, prefix: str, value: object) -> str:
         """A fresh global name of the checker for ``value``."""
@@ -133,7 +177,8 @@ class _Source:
         return name
 
     def emit(self, depth: int, *texts: str) -> None:
-        self.lines.extend("    " * (depth + 2) + text for text in texts)
+        indent = "    " * (depth + 2 + self.depth)
+        self.lines.extend(indent + text for text in texts)
 
     def found(self, depth: int, assumption: str, observed: str) -> None:
         self.emit(depth, "f = f or []", f"f.append(({assumption}, {observed}))")
@@ -143,7 +188,9 @@ class _Source:
         emit = self.emit
         t = self.bind("t", outer[0] if len(outer) == 1 else outer)
         a = self.bind("a", assumption)
-        emit(0, f"v = {fetch}", "if v is not _M:")
+        if fetch != "v":
+            emit(0, f"v = {fetch}")
+        emit(0, "if v is not _M:")
         emit(1, f"if not isinstance(v, {t}):")
         self.found(2, a, "_names.get(type(v)) or _name(v)")
         if deep is None:
@@ -175,23 +222,23 @@ class _Source:
         self.found(3, a, "o")
 
     def data(
-        self, default: str | None, check: Callable[[object], str | None], assumption: Any
+        self,
+        default: str | None,
+        check: Callable[[object], str | None],
+        assumption: Any,
+        accept: list[str] | None,
     ) -> None:
         """One check of the value ``v`` (its :class:`Unobservable` means: nothing to say);
-        ``default``: the name of the value ``v`` stands for when it is ``MISSING``."""
+        ``default``: the name of the value ``v`` stands for when it is ``MISSING``; ``accept``:
+        lines deciding the commonest values inline (see :meth:`inline`)."""
         emit = self.emit
         c = self.bind("c", check)
         b = self.bind("b", assumption)
         if default is not None:
             emit(0, "if v is _M:", f"    v = {default}")
-        accept = self.inline(assumption)
         depth = 0
-        if accept and len(accept) == 1 and accept[0].startswith("ok = "):
-            emit(0, f"if not ({accept[0][5:]}):")  # the commonest values decided inline
-            depth = 1
-        elif accept:
-            emit(0, *accept)
-            emit(0, "if not ok:")
+        if accept:
+            self.accept(accept)
             depth = 1
         emit(depth, "try:")
         emit(depth + 1, f"o = {c}(v)")
@@ -200,8 +247,23 @@ class _Source:
         emit(depth, "if o is not None:")
         self.found(depth + 1, b, "o")
 
-    def inline(self, assumption: Any) -> list[str] | None:
-        """``assumption.accepts()`` with its names bound to fresh globals of the checker."""
+    def accept(self, lines: list[str]) -> None:
+        """Lines setting ``ok``, then the test opening what runs when it is false (one level
+        deeper): the commonest values decided inline."""
+        if len(lines) == 1 and lines[0].startswith("ok = "):
+            self.emit(0, f"if not ({lines[0][5:]}):")
+        else:
+            self.emit(0, *lines)
+            self.emit(0, "if not ok:")
+
+    def inline_lines(self, assumption: Any) -> list[str] | None:
+        """:meth:`inline`'s lines alone."""
+        found = self.inline(assumption)
+        return None if found is None else found[0]
+
+    def inline(self, assumption: Any) -> tuple[list[str], Shapes | None] | None:
+        """``assumption.accepts()`` with its names bound to fresh globals of the checker, and
+        what ``accepted_types()`` promises of them."""
         accepts = getattr(assumption, "accepts", None)  # (any object carries a finding)
         if accepts is None:
             return None
@@ -215,7 +277,11 @@ class _Source:
                 fresh = self.bind("n", value)
                 lines = [re.sub(rf"\b{re.escape(name)}\b", fresh, line) for line in lines]
             compile("\n".join(lines), "<shadowguard inline>", "exec")  # one bad line: none
-            return lines
+            if not lines:
+                return None
+            promised = getattr(assumption, "accepted_types", None)
+            shapes = promised() if promised is not None else None
+            return lines, dict(shapes) if shapes else None
         except Exception as exc:
             internal_error("guard.fastpath", exc)
             return None

@@ -19,7 +19,7 @@ from shadowguard._call import Binder, Call
 from shadowguard._paths import MISSING
 from shadowguard._shapes import type_name
 from shadowguard.envelope._facts import ANY, SIGNS, Facts, GuardEnvelope, parent_field, root_of
-from shadowguard.envelope._inline import render, signs_condition
+from shadowguard.envelope._inline import Shapes, render, shapes, signs_condition
 from shadowguard.envelope._record import _BUILTIN_NAMES, argument_reader, recorded_parameters
 from shadowguard.envelope._walk import _SPOT_FULL as _SPOT_WHOLE
 from shadowguard.envelope._walk import (
@@ -484,10 +484,17 @@ def accept_source(exp: Expectation) -> list[str] | None:
     """Source lines over the value ``v`` that set ``ok`` true only when ``compile_check(exp)``
     would find nothing, for the commonest values (numbers, strings, ``None``, lists and tuples
     of up to four of them); ``ok`` false: the compiled check decides. ``None``: none inline."""
+    found = accept_plan(exp)
+    return None if found is None else found[0]
+
+
+def accept_plan(exp: Expectation) -> tuple[list[str], Shapes | None] | None:
+    """:func:`accept_source`'s lines, and the :data:`~._inline.Shapes` they may accept
+    (``None``: any value, when the tests saw any type)."""
     if compile_check(exp) is None:
         return None
     if exp.types is None:
-        return ["ok = True"]
+        return ["ok = True"], None
     facts = exp.facts
     branches: dict[str, str | list[str]] = dict(_leaf_conditions(exp, "v"))
     if exp.items is not None:
@@ -498,7 +505,12 @@ def accept_source(exp: Expectation) -> list[str] | None:
     for name in ("list", "tuple"):
         if name in exp.types and members is not None and not exp.fields:
             branches[name] = _sequence_lines(exp, members)
-    return render(branches, facts.none)
+    lines = render(branches, facts.none)
+    if lines is None:
+        return None
+    # Members are only looked at when something is known of them (else the length decides).
+    kinds = None if exp.items is None or members is None else list(members)
+    return lines, shapes(branches, kinds, facts.none)
 
 
 def _leaf_conditions(exp: Expectation, x: str) -> dict[str, str]:
@@ -601,8 +613,12 @@ class _WatchValue(_Watching):
         return self.inspect if self.root == "return" else None
 
     def accepts(self) -> tuple[list[str], dict[str, object]] | None:
-        lines = accept_source(self.exp)
-        return None if lines is None else (lines, {})
+        found = accept_plan(self.exp)
+        return None if found is None else (found[0], {})
+
+    def accepted_types(self) -> Shapes | None:
+        found = accept_plan(self.exp)
+        return None if found is None else found[1]
 
 
 class _WatchRaised(_Watching):

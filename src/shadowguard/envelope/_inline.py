@@ -7,12 +7,19 @@ those conditions as the lines the checker runs (an ``ok`` flag, or one expressio
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterable, Mapping
 
-__all__ = ["Branches", "render", "signs_condition"]
+__all__ = ["Branches", "Shapes", "render", "shapes", "signs_condition"]
 
 Branches = Mapping[str, "str | list[str]"]
 """Per exact type name (``int``, ``list``...): a condition on ``v``, or lines setting ``ok``."""
+
+Shapes = dict[type, "tuple[type, ...] | None"]
+"""The exact types of ``v`` for which the lines may set ``ok``: for a list or tuple, the exact
+types its members may have (``None``: they are not looked at), ``()`` for any other type. The
+guard's checker uses it to skip an annotation check that ``ok`` already implies."""
+
+_TYPES: Mapping[str, type] = {"int": int, "float": float, "str": str, "list": list, "tuple": tuple}
 
 
 def signs_condition(signs: Collection[str], x: str) -> str:
@@ -44,3 +51,17 @@ def render(branches: Branches, none_ok: bool) -> list[str] | None:
     if none_ok:
         lines += [f"{keyword} v is None:", "    ok = True"]
     return lines
+
+
+def shapes(branches: Iterable[str], members: Iterable[str] | None, none_ok: bool) -> Shapes:
+    """The :data:`Shapes` of lines rendered from ``branches`` (names of exact types) whose list
+    and tuple branches accept members of the exact types named by ``members`` only (``None``:
+    members of any type)."""
+    found: Shapes = {}
+    kinds = None if members is None else tuple(_TYPES[name] for name in members)
+    for name in branches:
+        kind = _TYPES[name]
+        found[kind] = kinds if kind is list or kind is tuple else ()
+    if none_ok:
+        found[type(None)] = ()
+    return found

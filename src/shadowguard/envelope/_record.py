@@ -28,7 +28,7 @@ from shadowguard.envelope._facts import (
     Facts,
     GuardEnvelope,
 )
-from shadowguard.envelope._inline import render, signs_condition
+from shadowguard.envelope._inline import Shapes, render, shapes, signs_condition
 from shadowguard.envelope._walk import (
     _INT_PAIR,
     _SAME_KIND,
@@ -58,6 +58,9 @@ BUDGET = 4096
 FULL_ITEMS = 256
 """Sequences up to this long are read item by item when recording, so that what a test passed
 is never outside its own envelope when production samples it; longer ones are sampled."""
+_INT_BITS = 256
+"""Ints up to this size are fingerprinted from their digits (and their pairs kept as they are
+in :attr:`_Node.int_pairs`); bigger ones by a bounded digest."""
 STALE_AFTER = 64
 """Thinned recorders (production) drop to :data:`THIN_RATE` after this many calls in a row
 taught them nothing new, and return to every call as soon as one does."""
@@ -74,10 +77,10 @@ class _Node:
     """Mutable facts at one path, with the paths below it."""
 
     __slots__ = (
-        "ascending",
         "depth",
         "empty",
         "fields",
+        "int_pairs",
         "items",
         "max_len",
         "missing",
@@ -102,6 +105,9 @@ class _Node:
         self.signs: set[str] = set()
         self.sorted = False
         self.pairs: set[str] | None = None  # fingerprints of distinct ascending pairs
+        self.int_pairs: set[tuple[int, int]] | None = None
+        """The pairs of plain ints among them, seen in this process: the guard's checker
+        looks a pair up here instead of fingerprinting it (as many as ``pairs`` holds)."""
         self.unsorted = False
         self.record = False
         self.fields: dict[str, _Node] | None = None
@@ -371,7 +377,7 @@ class GuardRecorder:
         if descending:
             node.unsorted = True
             node.sorted = False
-            node.pairs = None
+            node.pairs = node.int_pairs = None
             self.changes += 1
             return
         if not ascending or node.sorted:
@@ -386,8 +392,20 @@ class GuardRecorder:
                 self.changes += 1
                 if len(pairs) >= SORTED_EVIDENCE:
                     node.sorted = True
-                    node.pairs = None
+                    node.pairs = node.int_pairs = None
                     return
+            if (
+                type(before) is int
+                and type(after) is int
+                and before.bit_length() <= _INT_BITS
+                and after.bit_length() <= _INT_BITS
+            ):
+                known = node.int_pairs
+                if known is None:
+                    known = node.int_pairs = set()
+                if (before, after) not in known and len(known) < SORTED_EVIDENCE:
+                    known.add((before, after))  # (also a pair merged in by fingerprint only)
+                    self.changes += 1
 
 
 # -- what is already known: a value whose walk would change nothing is not walked ---------------
@@ -550,7 +568,7 @@ def _known_pairs(node: _Node) -> Callable[[object, object], bool] | None:
                 return False
             if not before < after:
                 return True
-            if before.bit_length() <= 256 and after.bit_length() <= 256:
+            if before.bit_length() <= _INT_BITS and after.bit_length() <= _INT_BITS:
                 return zlib.crc32(_INT_PAIR % (before, after)) in numbers
         order = compare(before, after)
         return order == 0 or (order > 0 and fingerprint_number(before, after) in numbers)
@@ -658,6 +676,12 @@ def known_source(node: _Node) -> tuple[list[str], dict[str, object]] | None:
     lists and tuples of up to four numbers or strings) as source lines over ``v`` that set
     ``ok``, and the objects they name: run inline by the guard's generated checker, which calls
     the recorder only when ``ok`` is false. Read under the recorder's lock; ``None``: none."""
+    found = known_plan(node)
+    return None if found is None else (found[0], found[1])
+
+
+def known_plan(node: _Node) -> tuple[list[str], dict[str, object], Shapes] | None:
+    """:func:`known_source`, and the :data:`~._inline.Shapes` its lines may accept."""
     if _reads(node) > BUDGET:
         return None
     branches = _leaf_known(node, "v")
@@ -670,7 +694,9 @@ def known_source(node: _Node) -> tuple[list[str], dict[str, object]] | None:
             if node.types is None or name in node.types:
                 branches[name] = sequence
     lines = render(branches, node.none)
-    return None if lines is None else (lines, names)
+    if lines is None:
+        return None
+    return lines, names, shapes(branches, list(members or ()), node.none)
 
 
 def _leaf_known(node: _Node, x: str) -> dict[str, str | list[str]]:
@@ -713,17 +739,12 @@ def _sequence_known(
     if order == "sorted":  # the same exact kind as the one before, and not below it
         lines += ["        if d is not type(p) or e < p:", "            break"]
     elif order == "evidence":  # ascending int pairs already noted (equal ones teach nothing)
-        numbers = frozenset(int(n, 16) for n in child.pairs or () if _is_fingerprint(n))
-        names = {"NUMBERS": numbers, "CRC": zlib.crc32, "PAIR": _INT_PAIR}
+        names = {"PAIRS": frozenset(child.int_pairs or ())}
         lines += [
             "        if p is not e:",
             "            if d is not int or type(p) is not int or e < p:",
             "                break",
-            "            if p < e and (",
-            "                p.bit_length() > 256",
-            "                or e.bit_length() > 256",
-            "                or CRC(PAIR % (p, e)) not in NUMBERS",
-            "            ):",
+            "            if p < e and (p, e) not in PAIRS:",
             "                break",
         ]
     if order != "none":
@@ -817,17 +838,27 @@ class _RecordValue(_Recording):
         self.replan = replan
         self.planned: int | None = None
         """The recorder's version the inline knowledge was read at (``None``: none inline)."""
+        self.shapes: Shapes | None = None
 
     def accepts(self) -> tuple[list[str], dict[str, object]] | None:
         """:func:`known_source` of the root now, noting the recorder's version (a thinned
         recorder counts what it skips, and a plain walk skips nothing: none inline)."""
         recorder = self.recorder
+        self.shapes = None
         if recorder.thin or not recorder.skip or self.replan is None:
             return None
         with recorder.lock:
             self.planned = recorder.changes
             node = recorder.roots.get(self.root)
-            return None if node is None else known_source(node)
+            found = None if node is None else known_plan(node)
+        if found is None:
+            return None
+        self.shapes = found[2]
+        return found[0], found[1]
+
+    def accepted_types(self) -> Shapes | None:
+        """The :data:`~._inline.Shapes` of what the last :meth:`accepts` gave."""
+        return self.shapes
 
     def _learned(self) -> None:
         """After a value the inline knowledge did not decide: plan again if the recorder has
