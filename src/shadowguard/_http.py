@@ -549,22 +549,16 @@ class RequestState(RequestScope):
         self.started_ns = _perf_ns()
         # Counted in flight in the app's rule at once; what that (or a route, or the declared
         # Content-Length) violates is reported by ``admit``, once the request context is set.
-        self.crowd: int | None = None
-        """How many requests were in flight as this one came in, when over the app's limit."""
         if active:
             next(guard.checks)
-            flight = app.flight
-            flight.append(None)
+            self.crowd: int | None = app.enter()
+            """How many requests were in flight as this one came in, when over the app's limit."""
             self.held: tuple[Rule, ...] = guard.app_held
             """The rules this request counts as in flight in."""
-            limit = app.limit
-            if limit is not None and len(flight) > limit:
-                self.crowd = len(flight)
-                self.admitted = False
-            else:
-                self.admitted = guard.plain_entry
-                """Nothing is left for :meth:`admit` to check or report."""
+            self.admitted = self.crowd is None and guard.plain_entry
+            """Nothing is left for :meth:`admit` to check or report."""
         else:
+            self.crowd = None
             self.held = ()
             self.admitted = True
 
@@ -791,11 +785,7 @@ class RequestState(RequestScope):
         self.latency_done = True
         late: Violation | None = None
         try:
-            if not self.released:  # ``release``, inline: once per request
-                self.released = True
-                held, self.held = self.held, ()
-                for rule in held:
-                    rule.leave()
+            self.release()
             elapsed = _perf_ns() - self.started_ns  # a broken clock is an internal fault
             if self.active:
                 if self.status is None:  # else response_start read the route, which is final

@@ -581,6 +581,9 @@ def _result(call: Call) -> Any:
     return call.result
 
 
+_UNPLANNED = object()
+
+
 class _WatchValue(_Watching):
     """A parameter's value (or the return value) stays inside what the tests exercised."""
 
@@ -590,6 +593,7 @@ class _WatchValue(_Watching):
         self.exp = exp
         self.when: When = "return" if root == "return" else "before"
         self.compiled = compile_check(exp)
+        self.plan: object = _UNPLANNED
         self.read = _result if root == "return" else argument_reader(binder, root)
 
     def check(self, call: Call) -> str | None:
@@ -613,12 +617,18 @@ class _WatchValue(_Watching):
         return self.inspect if self.root == "return" else None
 
     def accepts(self) -> tuple[list[str], dict[str, object]] | None:
-        found = accept_plan(self.exp)
+        found = self._plan()
         return None if found is None else (found[0], {})
 
     def accepted_types(self) -> Shapes | None:
-        found = accept_plan(self.exp)
+        found = self._plan()
         return None if found is None else found[1]
+
+    def _plan(self) -> tuple[list[str], Shapes | None] | None:
+        """:func:`accept_plan` of the expectation, made once (it never changes)."""
+        if self.plan is _UNPLANNED:
+            self.plan = accept_plan(self.exp)
+        return self.plan  # type: ignore[return-value]
 
 
 class _WatchRaised(_Watching):
