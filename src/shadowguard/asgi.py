@@ -82,6 +82,10 @@ class GuardMiddleware:
             raise
         finally:
             state.finish()
+            # The server's callables hold its connection: a state kept after the request (the
+            # reporter's flood short-cut keeps the last one) must not keep that too.
+            state.server_receive = _ended_receive
+            state.server_send = _ended_send
             try:
                 current_request.reset(token)
             except Exception as exc:  # pragma: no cover - reset in another context
@@ -160,6 +164,16 @@ class _Exchange(RequestState):
         except BaseException:
             self.disconnected = True  # the client is gone or the server gave up on it
             raise
+
+
+async def _ended_receive() -> Message:
+    """``receive`` once the app returned: the client is gone, as servers then say."""
+    return {"type": "http.disconnect"}
+
+
+async def _ended_send(message: Message) -> None:
+    """``send`` once the app returned: there is no response left to send."""
+    raise RuntimeError("ASGI send after the app returned: the response is complete")
 
 
 def _content_length(scope: Scope) -> int | None:
