@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import threading
 from contextvars import ContextVar
 from typing import Any, ClassVar
 
@@ -31,7 +32,9 @@ class RequestScope:
         self.route = route
         self.path = path
         self.span = span
-        self._tally = itertools.count()
+        self._tally: itertools.count[int] | None = None
+        """Made by the first :meth:`add`: most requests report nothing, and one object less
+        per request in flight keeps a busy server further from a garbage collection."""
         self.reported = False
         """Set by :meth:`add` (and the count's setter): a request nobody reported on skips
         reading its exact count (``reported and violations``). The reporter's flood path
@@ -40,7 +43,8 @@ class RequestScope:
     @property
     def violations(self) -> int:
         """Violations reported while this request was served (exact under threads)."""
-        return counted(self._tally)
+        tally = self._tally
+        return 0 if tally is None else counted(tally)
 
     @violations.setter
     def violations(self, value: int) -> None:
@@ -52,11 +56,22 @@ class RequestScope:
         own counter is atomic, so a flood takes no lock."""
         self.reported = True
         tally = self._tally
+        if tally is None:
+            tally = self._first_tally()
         if count == 1:
             next(tally)
         else:
             for _ in range(count):
                 next(tally)
+
+    def _first_tally(self) -> itertools.count[int]:
+        """The request's counter, made once even when two threads report its first violation
+        at the same time."""
+        with _first_lock:
+            tally = self._tally
+            if tally is None:
+                tally = self._tally = itertools.count()
+            return tally
 
     def attributes(self) -> dict[str, str]:
         """``http.route`` (or ``url.path`` when no template is known) and the method."""
@@ -69,5 +84,7 @@ class RequestScope:
             attributes["http.request.method"] = self.method
         return attributes
 
+
+_first_lock = threading.Lock()
 
 current_request: ContextVar[RequestScope | None] = ContextVar("shadowguard_request", default=None)

@@ -19,7 +19,6 @@ mode, and only before the response started.
 
 from __future__ import annotations
 
-import itertools
 import math
 import os
 import re
@@ -512,7 +511,7 @@ class RequestState(RequestScope):
         self.method: str = method
         self.path: str = path
         self.route = None
-        self._tally = itertools.count()
+        self._tally = None
         self.reported = False
         self.content_length = content_length
         self.resolver = resolver
@@ -642,13 +641,23 @@ class RequestState(RequestScope):
             observed=f"{count} in flight",
         )
 
+    def read_content_length(self) -> int | None:
+        """The declared Content-Length, the header read only once a limit needs it."""
+        declared = self.content_length
+        if callable(declared):
+            declared = self.content_length = declared()
+        return declared
+
+    def read_route(self) -> str | None:
+        """The template of the route the framework matched, from the resolver, if any."""
+        resolver = self.resolver
+        return None if resolver is None else resolver()
+
     def _check_volume(self, found: list[Violation]) -> None:
         limit = self.limits.max_body_bytes
         if limit is None or self.volume_done:
             return
-        declared = self.content_length
-        if callable(declared):  # read the header only now that a limit needs it
-            declared = self.content_length = declared()
+        declared = self.read_content_length()
         if declared is not None and declared > limit:
             observed = f"{declared} bytes"
         elif self.body_bytes > limit:
@@ -719,7 +728,7 @@ class RequestState(RequestScope):
         if resolver is None or self.declared:
             return
         try:
-            template = resolver()
+            template = self.read_route()
             if template is None or template == self.route:
                 return
             self.route = template

@@ -63,13 +63,14 @@ class GuardMiddleware:
         if scope.get("type") != "http":
             await self.app(scope, receive, send)
             return
-        reader = _ScopeReader(scope)
         state: Any = self.guard.start(
-            scope.get("method"), scope.get("path"), reader.content_length, reader.route, _Exchange
+            scope.get("method"), scope.get("path"), _from_scope, _from_scope, _Exchange
         )
         if state is None:
             await self.app(scope, receive, send)
             return
+        state.asgi_scope = scope
+        state.entry_root = scope.get("root_path") or ""  # mounts grow it as they route
         state.server_receive = receive
         state.server_send = send
         token = current_request.set(state)
@@ -82,58 +83,61 @@ class GuardMiddleware:
             raise
         finally:
             state.finish()
-            # The server's callables hold its connection: a state kept after the request (the
-            # reporter's flood short-cut keeps the last one) must not keep that too.
+            # The server's callables hold its connection, the scope what the app put there: a
+            # state kept after the request (the reporter's flood short-cut keeps the last one)
+            # must not keep them too.
             state.server_receive = _ended_receive
             state.server_send = _ended_send
+            state.asgi_scope = _ENDED_SCOPE
             try:
                 current_request.reset(token)
             except Exception as exc:  # pragma: no cover - reset in another context
                 internal_error("asgi.context", exc)
 
 
-class _ScopeReader:
-    """What the request state reads from the ASGI scope only when it needs it: the
-    Content-Length, the route the framework matched. (Apart from the request's state, which
-    holds these two: kept in it, they would make a reference cycle per request.)"""
-
-    __slots__ = ("_entry_root", "_scope")
-
-    def __init__(self, scope: Scope) -> None:
-        self._scope = scope
-        self._entry_root = scope.get("root_path") or ""  # mounts grow it as they route
-
-    def content_length(self) -> int | None:
-        """The declared Content-Length (read only if a body limit applies)."""
-        return _content_length(self._scope)
-
-    def route(self) -> str | None:
-        """The template of the route the framework matched, read when it is needed: Starlette
-        and FastAPI put the matched route in ``scope["route"]`` and grow ``root_path`` under
-        mounts."""
-        scope = self._scope
-        route = scope.get("route")
-        template = getattr(route, "path", None)
-        if not isinstance(template, str):
-            return None
-        entry_root = self._entry_root
-        root = scope.get("root_path") or ""
-        prefix = (
-            root[len(entry_root) :] if isinstance(root, str) and root.startswith(entry_root) else ""
-        )
-        if hasattr(type(route), "routes"):  # a mount: the app under it routed nothing further
-            return prefix + "/{path}" if prefix else template
-        return prefix + template
-
-
 class _Exchange(RequestState):
     """One ASGI request: its state, and the ``receive`` and ``send`` the app gets (one object
-    per request for the three)."""
+    per request for the three). It reads the Content-Length and the matched route from the
+    request's scope only when asked: the fewer objects a request keeps, the rarer a busy
+    server's garbage collections."""
 
-    __slots__ = ("server_receive", "server_send")
+    __slots__ = ("asgi_scope", "entry_root", "server_receive", "server_send")
 
+    asgi_scope: Scope
+    entry_root: str
     server_receive: Receive
     server_send: Send
+
+    def read_content_length(self) -> int | None:
+        """The declared Content-Length (read only if a body limit applies)."""
+        declared = self.content_length
+        if declared is _from_scope:
+            declared = self.content_length = _content_length(self.asgi_scope)
+        return declared  # type: ignore[return-value]  # an int or None once read
+
+    def read_route(self) -> str | None:
+        """The template of the route the framework matched, read when it is needed: Starlette
+        and FastAPI put the matched route in ``scope["route"]`` and grow ``root_path`` under
+        mounts. Never raises."""
+        try:
+            scope = self.asgi_scope
+            route = scope.get("route")
+            template = getattr(route, "path", None)
+            if not isinstance(template, str):
+                return None
+            entry_root = self.entry_root
+            root = scope.get("root_path") or ""
+            prefix = (
+                root[len(entry_root) :]
+                if isinstance(root, str) and root.startswith(entry_root)
+                else ""
+            )
+            if hasattr(type(route), "routes"):  # a mount: the app under it routed nothing more
+                return prefix + "/{path}" if prefix else template
+            return prefix + template
+        except Exception as exc:
+            internal_error("asgi.route", exc)
+            return None
 
     async def receive(self) -> Message:
         """The server's ``receive``: request body bytes counted, a disconnect noted."""
@@ -164,6 +168,16 @@ class _Exchange(RequestState):
         except BaseException:
             self.disconnected = True  # the client is gone or the server gave up on it
             raise
+
+
+def _from_scope() -> None:
+    """Marks the Content-Length and the route as read from the request's ASGI scope (see
+    :class:`_Exchange`); called as a plain resolver, it knows nothing."""
+    return None
+
+
+_ENDED_SCOPE: Scope = {}
+"""The scope of a request that ended: the real one is let go with the request."""
 
 
 async def _ended_receive() -> Message:

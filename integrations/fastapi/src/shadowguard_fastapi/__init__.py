@@ -47,7 +47,7 @@ def route_assumptions(**options: Any) -> Any:
         state = current_state()
         if state is None:
             return
-        template = state.resolver() if state.resolver is not None else None
+        template = state.read_route()
         state.set_route(template, declared)
 
     return Depends(shadowguard_route_assumptions)
