@@ -1,7 +1,7 @@
 """The compiled fast paths of the envelope are the slow walks, only faster.
 
 Watching compiles each expectation tree into closures (``compile_check``) and the commonest
-values into source the guard's generated checker runs inline (``accept_source``, which may only
+values into source the guard's generated checker runs inline (``accept_plan``, which may only
 accept what the walk finds nothing in); recording skips the walk of a value that would teach it
 nothing (``GuardRecorder.known``). Both must give exactly what the plain walks give: the same
 finding, the same envelope.
@@ -22,12 +22,11 @@ from shadowguard.envelope import Envelope, Facts, GuardEnvelope, dumps
 from shadowguard.envelope._compare import (
     _Walk,
     accept_plan,
-    accept_source,
     compile_check,
     compile_roots,
 )
 from shadowguard.envelope._facts import ANY
-from shadowguard.envelope._record import GuardRecorder, known_plan, known_source
+from shadowguard.envelope._record import GuardRecorder, known_plan
 
 
 @dataclasses.dataclass
@@ -89,9 +88,10 @@ _envelopes = st.builds(
 
 def _inline(root: Any) -> Any:
     """The inline acceptance of ``root`` as a function (what the guard's checker runs)."""
-    lines = accept_source(root)
-    if lines is None:
+    plan = accept_plan(root)
+    if plan is None:
         return None
+    lines = plan[0]
     namespace: dict[str, Any] = {}
     body = "\n".join("    " + line for line in lines)
     exec(f"def accept(v):\n{body}\n    return ok", namespace)
@@ -121,7 +121,7 @@ def _same_finding(root: Any, value: Any, seed: int) -> None:
     assert (slow is None) == (fast is None), (slow, fast)
     accept = _inline(root)
     if accept is not None and accept(value):  # decided inline: only where nothing is found
-        assert slow is None, (slow, accept_source(root))
+        assert slow is None, (slow, accept_plan(root))
         plan = accept_plan(root)
         assert plan is not None
         _within(plan[1], value)
@@ -232,10 +232,10 @@ def test_skipping_judges_new_flat_values_exactly(values: list[Any], more: list[A
 def _known_inline(recorder: GuardRecorder) -> Any:
     """The recorder's inline knowledge of ``x`` as a function (what the guard's checker runs)."""
     node = recorder.roots.get("x")
-    found = None if node is None else known_source(node)
+    found = None if node is None else known_plan(node)
     if found is None:
         return None
-    lines, names = found
+    lines, names, _ = found
     body = "\n".join("    " + line for line in lines)
     namespace: dict[str, Any] = dict(names)
     exec(f"def known(v):\n{body}\n    return ok", namespace)

@@ -17,6 +17,11 @@ from shadowguard._paths import ATTR, KEY, MISSING, Path, Unobservable, dict_get,
 from shadowguard._shapes import type_name
 from shadowguard._typecheck import TypeCheck
 
+Shapes = Mapping[type, "tuple[type, ...] | None"]
+"""What :meth:`Assumption.accepted_types` promises: the exact types of ``v`` the inline lines
+may accept, each list or tuple with the exact types its members may have (``None``: they are not
+looked at), ``()`` for any other type."""
+
 __all__ = [
     "Assumption",
     "Finding",
@@ -129,7 +134,7 @@ class Assumption:
         inline and calls the check only when ``ok`` is false. ``None``: always call it."""
         return None
 
-    def accepted_types(self) -> Mapping[type, tuple[type, ...] | None] | None:
+    def accepted_types(self) -> Shapes | None:
         """For the lines the last :meth:`accepts` gave: the exact types of ``v`` they may set
         ``ok`` for, each list or tuple with the exact types its members may have (``None``:
         any). When ``ok`` so implies the parameter's annotation, the generated checker skips

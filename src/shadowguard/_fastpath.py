@@ -10,14 +10,17 @@ returns every finding at once, so nothing is checked twice (a sampled check may 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Final
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, Final
 
 from shadowguard._faults import internal_error
 from shadowguard._paths import MISSING, Unobservable
 from shadowguard._shapes import type_name
 from shadowguard._typecheck import WHOLE, item_at
 from shadowguard._typecheck import _rng as _items_rng
+
+if TYPE_CHECKING:
+    from shadowguard._assumptions import Shapes
 
 __all__ = [
     "UNDECIDED",
@@ -42,9 +45,6 @@ ArgSpec = tuple[int, str, bool, tuple[type, ...], Any, Any]
 DataSpec = tuple[int, str, bool, object, Callable[[object], "str | None"], Any]
 """(position or -1, name, may be passed by keyword, default or ``MISSING``, check of the value
 (may raise :class:`~shadowguard._paths.Unobservable`), assumption)"""
-
-Shapes = Mapping[type, "tuple[type, ...] | None"]
-"""What :meth:`~shadowguard._assumptions.Assumption.accepted_types` promises: exact types."""
 
 Findings = Sequence[tuple[Any, str]]
 """(assumption, observed) of every check that failed."""

@@ -480,17 +480,12 @@ def _compile_sequence(exp: Expectation, each: ValueCheck) -> ValueCheck:
 # -- inline acceptance: the commonest values decided inside the guard's generated checker --------
 
 
-def accept_source(exp: Expectation) -> list[str] | None:
+def accept_plan(exp: Expectation) -> tuple[list[str], Shapes | None] | None:
     """Source lines over the value ``v`` that set ``ok`` true only when ``compile_check(exp)``
     would find nothing, for the commonest values (numbers, strings, ``None``, lists and tuples
-    of up to four of them); ``ok`` false: the compiled check decides. ``None``: none inline."""
-    found = accept_plan(exp)
-    return None if found is None else found[0]
-
-
-def accept_plan(exp: Expectation) -> tuple[list[str], Shapes | None] | None:
-    """:func:`accept_source`'s lines, and the :data:`~._inline.Shapes` they may accept
-    (``None``: any value, when the tests saw any type)."""
+    of up to four of them); ``ok`` false: the compiled check decides. ``None``: none inline.
+    With them, the :data:`~shadowguard._assumptions.Shapes` they may accept (``None``: any
+    value, when the tests saw any type)."""
     if compile_check(exp) is None:
         return None
     if exp.types is None:

@@ -1,6 +1,6 @@
 """Source for the guard's generated checker: the commonest values decided inline.
 
-Watching (``accept_source``) and recording (``known_source``) both describe, per exact builtin
+Watching (``accept_plan``) and recording (``known_plan``) both describe, per exact builtin
 type, when a value needs no closure call: nothing found, or nothing to learn. This module spells
 those conditions as the lines the checker runs (an ``ok`` flag, or one expression).
 """
@@ -9,15 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping
 
+from shadowguard._assumptions import Shapes
+
 __all__ = ["Branches", "Shapes", "render", "shapes", "signs_condition"]
 
 Branches = Mapping[str, "str | list[str]"]
 """Per exact type name (``int``, ``list``...): a condition on ``v``, or lines setting ``ok``."""
-
-Shapes = dict[type, "tuple[type, ...] | None"]
-"""The exact types of ``v`` for which the lines may set ``ok``: for a list or tuple, the exact
-types its members may have (``None``: they are not looked at), ``()`` for any other type. The
-guard's checker uses it to skip an annotation check that ``ok`` already implies."""
 
 _TYPES: Mapping[str, type] = {"int": int, "float": float, "str": str, "list": list, "tuple": tuple}
 
@@ -57,7 +54,7 @@ def shapes(branches: Iterable[str], members: Iterable[str] | None, none_ok: bool
     """The :data:`Shapes` of lines rendered from ``branches`` (names of exact types) whose list
     and tuple branches accept members of the exact types named by ``members`` only (``None``:
     members of any type)."""
-    found: Shapes = {}
+    found: dict[type, tuple[type, ...] | None] = {}
     kinds = None if members is None else tuple(_TYPES[name] for name in members)
     for name in branches:
         kind = _TYPES[name]

@@ -671,17 +671,12 @@ def _known_sequence(node: _Node) -> Callable[[Any], bool] | None:
     return known
 
 
-def known_source(node: _Node) -> tuple[list[str], dict[str, object]] | None:
+def known_plan(node: _Node) -> tuple[list[str], dict[str, object], Shapes] | None:
     """:func:`compile_known` of ``node`` for the commonest values (numbers, strings, ``None``,
     lists and tuples of up to four numbers or strings) as source lines over ``v`` that set
-    ``ok``, and the objects they name: run inline by the guard's generated checker, which calls
-    the recorder only when ``ok`` is false. Read under the recorder's lock; ``None``: none."""
-    found = known_plan(node)
-    return None if found is None else (found[0], found[1])
-
-
-def known_plan(node: _Node) -> tuple[list[str], dict[str, object], Shapes] | None:
-    """:func:`known_source`, and the :data:`~._inline.Shapes` its lines may accept."""
+    ``ok``, the objects they name, and the :data:`~shadowguard._assumptions.Shapes` they may
+    accept: run inline by the guard's generated checker, which calls the recorder only when
+    ``ok`` is false. Read under the recorder's lock; ``None``: none."""
     if _reads(node) > BUDGET:
         return None
     branches = _leaf_known(node, "v")
@@ -841,7 +836,7 @@ class _RecordValue(_Recording):
         self.shapes: Shapes | None = None
 
     def accepts(self) -> tuple[list[str], dict[str, object]] | None:
-        """:func:`known_source` of the root now, noting the recorder's version (a thinned
+        """:func:`known_plan` of the root now, noting the recorder's version (a thinned
         recorder counts what it skips, and a plain walk skips nothing: none inline)."""
         recorder = self.recorder
         self.shapes = None
@@ -857,7 +852,7 @@ class _RecordValue(_Recording):
         return found[0], found[1]
 
     def accepted_types(self) -> Shapes | None:
-        """The :data:`~._inline.Shapes` of what the last :meth:`accepts` gave."""
+        """The :data:`~shadowguard._assumptions.Shapes` of what the last :meth:`accepts` gave."""
         return self.shapes
 
     def _learned(self) -> None:
