@@ -14,12 +14,12 @@ import types
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from shadowguard._assumptions import Assumption, Finding, When
+from shadowguard._assumptions import Assumption, Finding, Shapes, When
 from shadowguard._call import Binder, Call
 from shadowguard._paths import MISSING
 from shadowguard._shapes import type_name
 from shadowguard.envelope._facts import ANY, SIGNS, Facts, GuardEnvelope, parent_field, root_of
-from shadowguard.envelope._inline import Shapes, render, shapes, signs_condition
+from shadowguard.envelope._inline import render, shapes, signs_condition
 from shadowguard.envelope._record import _BUILTIN_NAMES, argument_reader, recorded_parameters
 from shadowguard.envelope._walk import _SPOT_FULL as _SPOT_WHOLE
 from shadowguard.envelope._walk import (

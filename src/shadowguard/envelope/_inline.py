@@ -11,7 +11,7 @@ from collections.abc import Collection, Iterable, Mapping
 
 from shadowguard._assumptions import Shapes
 
-__all__ = ["Branches", "Shapes", "render", "shapes", "signs_condition"]
+__all__ = ["Branches", "render", "shapes", "signs_condition"]
 
 Branches = Mapping[str, "str | list[str]"]
 """Per exact type name (``int``, ``list``...): a condition on ``v``, or lines setting ``ok``."""

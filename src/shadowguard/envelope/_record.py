@@ -14,7 +14,7 @@ import zlib
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from shadowguard._assumptions import Assumption, When
+from shadowguard._assumptions import Assumption, Shapes, When
 from shadowguard._call import Binder, Call
 from shadowguard._paths import MISSING, _rng
 from shadowguard._shapes import type_name
@@ -28,7 +28,7 @@ from shadowguard.envelope._facts import (
     Facts,
     GuardEnvelope,
 )
-from shadowguard.envelope._inline import Shapes, render, shapes, signs_condition
+from shadowguard.envelope._inline import render, shapes, signs_condition
 from shadowguard.envelope._walk import (
     _INT_PAIR,
     _SAME_KIND,
