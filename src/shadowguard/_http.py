@@ -470,7 +470,6 @@ class RequestState(RequestScope):
         "body_bytes",
         "content_length",
         "crowd",
-        "declared",
         "disconnected",
         "error",
         "finished",
@@ -482,7 +481,6 @@ class RequestState(RequestScope):
         "own",
         "parent",
         "pending",
-        "released",
         "resolver",
         "response_started",
         "rule",
@@ -515,9 +513,8 @@ class RequestState(RequestScope):
         self.reported = False
         self.content_length = content_length
         self.resolver = resolver
-        """Reads the template of the route the framework matched (ASGI), when asked."""
-        self.declared = False
-        """An adapter declared the route's assumptions: the resolver no longer decides the rule."""
+        """Reads the template of the route the framework matched (ASGI), when asked; ``None``
+        once an adapter declared the route's assumptions (the resolver no longer decides)."""
         self.rule: Rule | None = None
         """The route rule in force (``None``: the app's)."""
         app = self.in_force = guard.app_rule
@@ -529,7 +526,6 @@ class RequestState(RequestScope):
         self.volume_done = False
         self.status_done = False
         self.latency_done = False
-        self.released = False
         self.finished = False
         self.pending: Sequence[Violation] = ()
         """Violations waiting for the request's span (replaced, never mutated)."""
@@ -550,10 +546,14 @@ class RequestState(RequestScope):
         # Content-Length) violates is reported by ``admit``, once the request context is set.
         if active:
             next(guard.checks)
-            self.crowd: int | None = app.enter()
+            flight = app.flight  # ``app.enter()``, inline: a call less per request
+            flight.append(None)
+            count = len(flight)
+            limit = app.limit
+            self.crowd: int | None = count if limit is not None and count > limit else None
             """How many requests were in flight as this one came in, when over the app's limit."""
-            self.held: tuple[Rule, ...] = guard.app_held
-            """The rules this request counts as in flight in."""
+            self.held: tuple[Rule, ...] | None = guard.app_held
+            """The rules this request counts as in flight in (``None`` once released)."""
             self.admitted = self.crowd is None and guard.plain_entry
             """Nothing is left for :meth:`admit` to check or report."""
         else:
@@ -581,7 +581,8 @@ class RequestState(RequestScope):
         """Whether the end of the body matters (a latency budget or an in-flight limit)."""
         if self.in_force.latency_ns is not None:
             return True
-        return any(rule.limit is not None for rule in self.held)
+        held = self.held
+        return held is not None and any(rule.limit is not None for rule in held)
 
     def _text(self, key: str) -> str:
         rule = self.rule
@@ -627,7 +628,7 @@ class RequestState(RequestScope):
 
     def _enter(self, rule: Rule, found: list[Violation]) -> None:
         over = rule.enter()
-        self.held += (rule,)
+        self.held = (*(self.held or ()), rule)
         if over is not None:
             found.append(self._crowded(rule, over))
 
@@ -693,7 +694,7 @@ class RequestState(RequestScope):
             if template is not None:
                 self.route = template
             if options is not None:
-                self.declared = True
+                self.resolver = None  # declared: what the framework matched no longer decides
             if not self.active:
                 return
             label = template if template is not None else self.path
@@ -714,9 +715,10 @@ class RequestState(RequestScope):
         previous = self.rule
         self.rule = rule
         self.in_force = rule if rule is not None else self.guard.app_rule
-        if not self.released:
-            if previous is not None and previous in self.held:
-                self.held = tuple(held for held in self.held if held is not previous)
+        held = self.held
+        if held is not None:  # not released yet
+            if previous is not None and previous in held:
+                self.held = tuple(rule for rule in held if rule is not previous)
                 previous.leave()
             if rule is not None:
                 self._enter(rule, found)
@@ -725,7 +727,7 @@ class RequestState(RequestScope):
     def refresh_route(self) -> None:
         """Ask the resolver (ASGI: the framework's matched route) for the template. Never raises."""
         resolver = self.resolver
-        if resolver is None or self.declared:
+        if resolver is None:
             return
         try:
             template = self.read_route()
@@ -776,11 +778,11 @@ class RequestState(RequestScope):
 
     def release(self) -> None:
         """The request no longer counts as in flight: give back its in-flight counters."""
-        if self.released:
+        held = self.held
+        if held is None:
             return
-        self.released = True
+        self.held = None
         try:
-            held, self.held = self.held, ()
             for rule in held:
                 rule.leave()
         except Exception as exc:
@@ -794,7 +796,11 @@ class RequestState(RequestScope):
         self.latency_done = True
         late: Violation | None = None
         try:
-            self.release()
+            held = self.held
+            if held is not None:  # release(), inline: this runs once per request
+                self.held = None
+                for rule in held:
+                    rule.leave()
             elapsed = _perf_ns() - self.started_ns  # a broken clock is an internal fault
             if self.active:
                 if self.status is None:  # else response_start read the route, which is final

@@ -152,8 +152,10 @@ class Exchange(RequestState):
 
     def _chunks(self) -> Iterator[bytes]:
         """The app's chunks, each pulled in the request context (a generator: resuming it costs
-        no Python call, and its end raises no ``StopIteration``). Closed, or let go of, before
-        its end, it closes the response, as a generator app's own iterable would."""
+        no Python call, and its end raises no ``StopIteration``). At the end the app's iterable
+        is closed in the same context, as OpenTelemetry's WSGI middleware does (the server's
+        ``close()`` then has nothing left to do). Closed, or let go of, before its end, it
+        closes the response, as a generator app's own iterable would."""
         try:
             token = current_request.set(self)
             try:
@@ -161,6 +163,8 @@ class Exchange(RequestState):
                 if iterator is None:
                     iterator = self.iterator = iter(self.result)
                 chunk = next(iterator, _END)
+                if chunk is _END:
+                    self._end()
             finally:
                 current_request.reset(token)
             while chunk is not _END:
@@ -168,6 +172,8 @@ class Exchange(RequestState):
                 token = current_request.set(self)
                 try:
                     chunk = next(iterator, _END)
+                    if chunk is _END:
+                        self._end()
                 finally:
                     current_request.reset(token)
         except GeneratorExit:  # closed where it waited for the server: the response ends
@@ -177,7 +183,6 @@ class Exchange(RequestState):
             self.raised(exc)
             self.finish()
             raise
-        self.finish()
 
     def __next__(self) -> bytes:
         """A chunk, for callers that take the body for an iterator (the same chunks as
@@ -189,7 +194,7 @@ class Exchange(RequestState):
                 iterator = self.iterator = iter(self.result)
             chunk = next(iterator, _END)
             if chunk is _END:
-                self.finish()
+                self._end()
         except BaseException as exc:
             self.raised(exc)
             self.finish()
@@ -200,24 +205,30 @@ class Exchange(RequestState):
             raise StopIteration
         return chunk  # type: ignore[return-value]
 
-    def close(self) -> None:
-        """Close the app's iterable once, then end the request."""
+    def _end(self) -> None:
+        """The app's iterable is exhausted: close it (once) and end the request, in the
+        request context the caller set."""
         if self.closed:
+            self.finish()
             return
         self.closed = True
+        self.body_done()  # the clock stops at the last chunk, not after the app's close()
         try:
             close = getattr(self.result, "close", None)  # a hostile iterable's lookup may raise
-        except BaseException:
-            self.finish()  # the request ends whatever the app's iterable does
-            raise
-        if close is None:
+            if close is not None:
+                close()
+        finally:
             self.finish()
+
+    def close(self) -> None:
+        """Close the app's iterable once, in the request context, then end the request (at
+        once when the iterable's end already did both)."""
+        if self.closed:
             return
         token = current_request.set(self)
         try:
-            close()
+            self._end()
         finally:
-            self.finish()
             current_request.reset(token)
 
 
