@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+from collections import deque
 from collections.abc import Mapping
 from typing import Any
 
@@ -86,7 +87,7 @@ class Call:
         self.elapsed_ns: int | None = None
         self.started_ns = 0
         self.in_flight = 0
-        self.flight: list[None] | None = None
+        self.flight: deque[None] | None = None
         """The guard's list of calls in flight this call was added to (taken out at its end)."""
         self.violations: list[Any] | None = None
         self.checked = True

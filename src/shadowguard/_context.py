@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 
 from shadowguard._tallies import counted
 
-__all__ = ["RequestScope", "current_request"]
+__all__ = ["RequestScope", "current_request", "get_request", "reset_request", "set_request"]
 
 
 class RequestScope:
@@ -88,3 +88,9 @@ class RequestScope:
 _first_lock = threading.Lock()
 
 current_request: ContextVar[RequestScope | None] = ContextVar("shadowguard_request", default=None)
+
+# Bound once: a method called on an imported name compiles to an attribute load, which makes a
+# bound method object per call; the middleware sets and resets the request several times each.
+set_request = current_request.set
+reset_request = current_request.reset
+get_request = current_request.get

@@ -15,6 +15,7 @@ import sys
 import threading
 import time
 import weakref
+from collections import deque
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
@@ -192,8 +193,9 @@ class Guard:
         self.declared = tuple(assumptions)
         self.code = _code_attributes(func)
         self._lock = threading.RLock()
-        self.flight: list[None] = []
-        """One item per call in flight: ``append``, ``len`` and ``pop`` are atomic, no lock."""
+        self.flight: deque[None] = deque()
+        """One item per call in flight: ``append``, ``len`` and ``pop`` are atomic, no lock (a
+        deque: a list that empties and refills reallocates its storage each time)."""
         self.flight_checks: tuple[tuple[Assumption, Callable[[int], str | None]], ...] = ()
         self.flight_quiet = 0
         self.after: ResultChecker | None = None
@@ -225,7 +227,7 @@ class Guard:
     def after_fork(self) -> None:
         """In a forked child: fresh locks, nothing in flight (see ``_after_fork_in_child``)."""
         self._lock = threading.RLock()
-        self.flight = []
+        self.flight = deque()
         for assumption in (*self.type_assumptions, *self.declared, *self.extra):
             assumption.after_fork()
 
@@ -754,7 +756,7 @@ class Guard:
                 self.flight_quiet = quiet
 
     def in_flight_seen(
-        self, flight: list[None], args: tuple[Any, ...], kwargs: dict[str, Any], started: int
+        self, flight: deque[None], args: tuple[Any, ...], kwargs: dict[str, Any], started: int
     ) -> Call | None:
         """The light path's checks of calls in flight (more than ``flight_quiet`` are): ``None``
         when they found nothing, else the ``Call`` carrying what they found, for the general

@@ -24,6 +24,7 @@ import os
 import re
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -35,7 +36,7 @@ from opentelemetry.trace import propagation as _propagation
 
 from shadowguard import _otel, _report, _tallies
 from shadowguard._config import Mode, resolve_mode, settings
-from shadowguard._context import RequestScope, current_request
+from shadowguard._context import RequestScope, get_request, reset_request, set_request
 from shadowguard._faults import internal_error
 from shadowguard._shapes import type_name
 from shadowguard._violation import AssumptionViolation, Violation
@@ -138,6 +139,7 @@ class Rule:
 
     ``flight`` holds one ``None`` per request in flight: ``append``, ``len`` and ``pop`` are
     each atomic (the guard counts its calls in flight the same way), so counting takes no lock
+    (a deque: a list that empties and refills reallocates its storage each time)
     and a request entering reads how many are in flight, itself included. (Two requests
     entering at the very same time may both read the count that includes the other: each is
     a true count when it is read.)
@@ -151,7 +153,7 @@ class Rule:
         self.limit = limits.max_in_flight
         self.error_status = limits.error_status
         self.latency_ns = None if limits.latency_ms is None else limits.latency_ms * 1_000_000
-        self.flight: list[None] = []
+        self.flight: deque[None] = deque()
         where = "" if label is None else f", route={label!r}"
         self.texts = {
             key: f"{key}({_fmt(getattr(limits, key))}{where})"
@@ -167,11 +169,12 @@ class Rule:
     @in_flight.setter
     def in_flight(self, value: int) -> None:
         flight = self.flight
-        missing = value - len(flight)
+        missing = max(value, 0) - len(flight)
         if missing > 0:
             flight.extend([None] * missing)
         else:
-            del flight[max(value, 0) :]
+            for _ in range(-missing):
+                flight.pop()
 
     def enter(self) -> int | None:
         """Count one more request of this rule in flight: how many are in flight when that is
@@ -442,7 +445,7 @@ def recording_span(context: otel_context.Context | None = None) -> Any:
 
 def current_state() -> RequestState | None:
     """The :class:`RequestState` of the request being served here, if a middleware set one."""
-    scope = current_request.get()
+    scope = get_request()
     return scope if isinstance(scope, RequestState) else None
 
 
@@ -962,14 +965,14 @@ class RequestState(RequestScope):
             raise self.error
 
     def _emit(self, violations: Sequence[Violation], span: Any) -> None:
-        token = current_request.set(self)
+        token = set_request(self)
         try:
             with trace.use_span(
                 span, end_on_exit=False, record_exception=False, set_status_on_exception=False
             ):
                 _report.emit(self.guard.name, violations, _NO_CODE, self.started_ns)
         finally:
-            current_request.reset(token)
+            reset_request(token)
         self._sync_count(span)
 
     def _sync_count(self, span: Any) -> None:

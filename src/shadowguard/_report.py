@@ -15,7 +15,7 @@ from threading import get_ident
 from typing import Any
 
 from shadowguard import _log, _otel, _tallies
-from shadowguard._context import RequestScope, current_request
+from shadowguard._context import RequestScope, get_request
 from shadowguard._faults import internal_error
 from shadowguard._shapes import mask_numbers
 from shadowguard._violation import Violation
@@ -204,7 +204,7 @@ def emit(
                 and saturated[2] is _otel.current_context()
                 and saturated[4].epoch == _tallies.epoch
             ):
-                scope: Any = current_request.get()
+                scope: Any = get_request()
                 span = saturated[3]
                 last = _otel._last_span
                 hit = (
@@ -254,7 +254,7 @@ def emit(
             internal_error("report.tally", exc)
     if _listeners:
         _notify(violations)
-    scope = current_request.get()
+    scope = get_request()
     synced: Any = None  # the request's span, when its middleware writes the count at the end
     if scope is not None:
         try:

@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from typing import Any
 
-from shadowguard._context import current_request
+from shadowguard._context import reset_request, set_request
 from shadowguard._faults import internal_error
 from shadowguard._http import HttpGuard, RequestState
 
@@ -73,7 +73,7 @@ class GuardMiddleware:
         state.entry_root = scope.get("root_path") or ""  # mounts grow it as they route
         state.server_receive = receive
         state.server_send = send
-        token = current_request.set(state)
+        token = set_request(state)
         try:
             if not state.admitted:
                 state.admit()
@@ -90,7 +90,7 @@ class GuardMiddleware:
             state.server_send = _ended_send
             state.asgi_scope = _ENDED_SCOPE
             try:
-                current_request.reset(token)
+                reset_request(token)
             except Exception as exc:  # pragma: no cover - reset in another context
                 internal_error("asgi.context", exc)
 

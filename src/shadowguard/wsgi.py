@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
-from shadowguard._context import current_request
+from shadowguard._context import reset_request, set_request
 from shadowguard._http import HttpGuard, RequestState
 
 __all__ = ["GuardMiddleware"]
@@ -86,7 +86,7 @@ class GuardMiddleware:
             stream = environ.get("wsgi.input")
             if stream is not None:
                 environ["wsgi.input"] = CountingInput(stream, state)
-        token = current_request.set(state)
+        token = set_request(state)
         try:
             if not state.admitted:
                 state.admit()
@@ -96,7 +96,7 @@ class GuardMiddleware:
             state.finish()
             raise
         finally:
-            current_request.reset(token)
+            reset_request(token)
         if state.finished:
             return result
         if type(result) is list or type(result) is tuple:
@@ -157,7 +157,7 @@ class Exchange(RequestState):
         ``close()`` then has nothing left to do). Closed, or let go of, before its end, it
         closes the response, as a generator app's own iterable would."""
         try:
-            token = current_request.set(self)
+            token = set_request(self)
             try:
                 iterator = self.iterator
                 if iterator is None:
@@ -166,16 +166,16 @@ class Exchange(RequestState):
                 if chunk is _END:
                     self._end()
             finally:
-                current_request.reset(token)
+                reset_request(token)
             while chunk is not _END:
                 yield chunk  # type: ignore[misc]  # not _END: one of the app's chunks
-                token = current_request.set(self)
+                token = set_request(self)
                 try:
                     chunk = next(iterator, _END)
                     if chunk is _END:
                         self._end()
                 finally:
-                    current_request.reset(token)
+                    reset_request(token)
         except GeneratorExit:  # closed where it waited for the server: the response ends
             self.close()
             raise
@@ -187,7 +187,7 @@ class Exchange(RequestState):
     def __next__(self) -> bytes:
         """A chunk, for callers that take the body for an iterator (the same chunks as
         iterating it, without a generator that would close the response once let go of)."""
-        token = current_request.set(self)
+        token = set_request(self)
         try:
             iterator = self.iterator
             if iterator is None:
@@ -200,7 +200,7 @@ class Exchange(RequestState):
             self.finish()
             raise
         finally:
-            current_request.reset(token)
+            reset_request(token)
         if chunk is _END:
             raise StopIteration
         return chunk  # type: ignore[return-value]
@@ -225,11 +225,11 @@ class Exchange(RequestState):
         once when the iterable's end already did both)."""
         if self.closed:
             return
-        token = current_request.set(self)
+        token = set_request(self)
         try:
             self._end()
         finally:
-            current_request.reset(token)
+            reset_request(token)
 
 
 class InMemoryBody:

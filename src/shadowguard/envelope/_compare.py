@@ -38,6 +38,7 @@ from shadowguard.envelope._walk import (
 )
 
 _dict_get: Any = dict.get  # the builtin lookup: a subclass's get() is never run
+_builtin_name = _BUILTIN_NAMES.get  # bound once: a call on an imported name binds it per call
 
 __all__ = [
     "LENGTH_FACTOR",
@@ -158,7 +159,7 @@ class _Walk:
         if types is None:
             return None  # more types than kept: anything goes
         cls = type(value)
-        name = _BUILTIN_NAMES.get(cls) or type_name(value)
+        name = _builtin_name(cls) or type_name(value)
         if name not in types:
             return exp.finding(name, seen_text(facts))
         if cls is int or cls is float:
@@ -331,7 +332,7 @@ def _compile(exp: Expectation) -> ValueCheck:
         if value is None:
             return None if none_ok else exp.finding("None", seen_text(facts))
         if cls not in builtins_ok:
-            name = _BUILTIN_NAMES.get(cls) or type_name(value)
+            name = _builtin_name(cls) or type_name(value)
             if name not in names_ok:
                 return exp.finding(name, seen_text(facts))
         if cls is int or cls is float:
