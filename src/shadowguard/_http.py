@@ -352,14 +352,10 @@ class HttpGuard:
         passes untouched). ``content_length`` may be a function reading it, called only if a
         body limit applies. Never raises: what the entry violates is reported by
         :meth:`RequestState.admit`."""
+        if settings.mode is _OFF:
+            return None
         try:
-            if settings.mode is _OFF:
-                return None
-            mode = self._mode if self._mode_generation == settings.generation else self.mode()
-            if type(path) is not str or path[:1] != "/" or len(path) > _MAX_PATH:
-                path = _path(path)
-            verb = method if type(method) is str and method in _METHODS else _method(method)
-            return (kind or RequestState)(self, mode, verb, path, content_length, resolver)
+            return (kind or RequestState)(self, method, path, content_length, resolver)
         except Exception as exc:
             internal_error("http.start", exc)
             return None
@@ -499,17 +495,24 @@ class RequestState(RequestScope):
     def __init__(
         self,
         guard: HttpGuard,
-        mode: Mode,
-        method: str,
-        path: str,
+        method: object,
+        path: object,
         content_length: Length = None,
         resolver: Callable[[], str | None] | None = None,
     ) -> None:
+        """Made by :meth:`HttpGuard.start` (or by a middleware that checked the global mode
+        itself): ``method`` and ``path`` as the server gave them, normalised here."""
         self.guard = guard
-        self.mode = mode
+        mode = self.mode = (
+            guard._mode if guard._mode_generation == settings.generation else guard.mode()
+        )
         active = self.active = mode is not _OFF
         """False when the middleware's guard name is turned off: the route is still known."""
-        self.method: str = method
+        if type(path) is not str or path[:1] != "/" or len(path) > _MAX_PATH:
+            path = _path(path)
+        self.method: str = (
+            method if type(method) is str and method in _METHODS else _method(method)
+        )
         self.path: str = path
         self.route = None
         self._tally = None

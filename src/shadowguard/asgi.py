@@ -22,11 +22,14 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from typing import Any
 
+from shadowguard._config import Mode, settings
 from shadowguard._context import reset_request, set_request
 from shadowguard._faults import internal_error
 from shadowguard._http import HttpGuard, RequestState
 
 __all__ = ["GuardMiddleware"]
+
+_OFF = Mode.OFF
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -63,10 +66,15 @@ class GuardMiddleware:
         if scope.get("type") != "http":
             await self.app(scope, receive, send)
             return
-        state: Any = self.guard.start(
-            scope.get("method"), scope.get("path"), _from_scope, _from_scope, _Exchange
-        )
-        if state is None:
+        if settings.mode is _OFF:
+            await self.app(scope, receive, send)
+            return
+        try:  # what HttpGuard.start does, inline: never raises, the request then passes as it is
+            state = _Exchange(
+                self.guard, scope.get("method"), scope.get("path"), _from_scope, _from_scope
+            )
+        except Exception as exc:
+            internal_error("http.start", exc)
             await self.app(scope, receive, send)
             return
         state.asgi_scope = scope

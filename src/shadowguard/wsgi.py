@@ -22,10 +22,14 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
+from shadowguard._config import Mode, settings
 from shadowguard._context import reset_request, set_request
+from shadowguard._faults import internal_error
 from shadowguard._http import HttpGuard, RequestState
 
 __all__ = ["GuardMiddleware"]
+
+_OFF = Mode.OFF
 
 Environ = dict[str, Any]
 StartResponse = Callable[..., Callable[[bytes], object]]
@@ -62,20 +66,23 @@ class GuardMiddleware:
         )
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        if settings.mode is _OFF:
+            return self.app(environ, start_response)
         guard = self.guard
         counts_body = guard.counts_body  # read once: a route declared meanwhile may flip it
-        path = environ.get("PATH_INFO")
-        if type(path) is not str or not path.isascii() or environ.get("SCRIPT_NAME"):
-            path = _path(environ)
-        declared = environ.get("CONTENT_LENGTH")
-        state: Any = guard.start(
-            environ.get("REQUEST_METHOD"),
-            path,
-            _content_length(declared) if declared else None,
-            None,
-            Exchange,
-        )
-        if state is None:
+        try:  # what HttpGuard.start does, inline: never raises, the request then passes as it is
+            path = environ.get("PATH_INFO")
+            if type(path) is not str or not path.isascii() or environ.get("SCRIPT_NAME"):
+                path = _path(environ)
+            declared = environ.get("CONTENT_LENGTH")
+            state = Exchange(
+                guard,
+                environ.get("REQUEST_METHOD"),
+                path,
+                _content_length(declared) if declared else None,
+            )
+        except Exception as exc:
+            internal_error("http.start", exc)
             return self.app(environ, start_response)
         state.respond = start_response
         state.iterator = None
@@ -99,21 +106,21 @@ class GuardMiddleware:
             reset_request(token)
         if state.finished:
             return result
-        if type(result) is list or type(result) is tuple:
-            if not state.needs_end():
-                state.finish()  # the body is in memory and nothing times its end
-                return result
-            return InMemoryBody(state, result)
-        file_wrapper = environ.get("wsgi.file_wrapper")
-        if (
-            isinstance(file_wrapper, type)
-            and isinstance(result, file_wrapper)
-            and not state.needs_end()
-        ):
-            state.finish()
+        if state.needs_end():  # a latency budget or an in-flight limit: the body's end matters
+            if type(result) is list or type(result) is tuple:
+                return InMemoryBody(state, result)  # no app code runs as it is iterated
+        elif type(result) is list or type(result) is tuple or _is_file(environ, result):
+            state.finish()  # the body is in memory (or the server sends a file): nothing to time
             return result
         state.result = result
-        return state  # type: ignore[no-any-return]
+        return state
+
+
+def _is_file(environ: Environ, result: object) -> bool:
+    """Whether ``result`` is the server's ``wsgi.file_wrapper`` (returned as it is, keeping the
+    server's sendfile path)."""
+    file_wrapper = environ.get("wsgi.file_wrapper")
+    return isinstance(file_wrapper, type) and isinstance(result, file_wrapper)
 
 
 _END = object()
@@ -142,10 +149,13 @@ class Exchange(RequestState):
     app's iterable again)."""
     closed: bool
 
-    def start_response(self, status: str, headers: Any, *exc_info: Any) -> Any:
-        """The ``start_response`` the app gets: the status is checked, then the server's called."""
+    def start_response(self, status: str, headers: Any, exc_info: Any = None) -> Any:
+        """The ``start_response`` the app gets: the status is checked, then the server's called
+        (``exc_info`` passed on only when given, as the app gave it)."""
         self.response_start(status)
-        return self.respond(status, headers, *exc_info)
+        if exc_info is None:
+            return self.respond(status, headers)
+        return self.respond(status, headers, exc_info)
 
     def __iter__(self) -> Iterator[bytes]:
         return self._chunks()
