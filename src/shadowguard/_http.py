@@ -510,9 +510,7 @@ class RequestState(RequestScope):
         """False when the middleware's guard name is turned off: the route is still known."""
         if type(path) is not str or path[:1] != "/" or len(path) > _MAX_PATH:
             path = _path(path)
-        self.method: str = (
-            method if type(method) is str and method in _METHODS else _method(method)
-        )
+        self.method: str = method if type(method) is str and method in _METHODS else _method(method)
         self.path: str = path
         self.route = None
         self._tally = None
