@@ -402,6 +402,36 @@ def test_a_chunk_iterator_let_go_of_midway_closes_the_response() -> None:
     assert iterable.closed == 1
 
 
+def test_the_apps_close_runs_at_the_end_of_its_iterable_in_the_request_context(
+    otel: Any,
+) -> None:
+    """At the last chunk the app's iterable is closed at once, in the request context (its
+    guards carry the request), as OpenTelemetry's WSGI middleware does; the server's
+    ``close()`` afterwards closes nothing again, and the context is the caller's again."""
+    seen: list[int] = []
+
+    class Body(Closing):
+        def close(self) -> None:
+            super().close()
+            seen.append(self.closed)
+            notify({"email": None})
+
+    iterable = Body([b"a", b"b"])
+
+    def app(env: dict[str, Any], start_response: Any) -> Body:
+        start_response("200 OK", [])
+        return iterable
+
+    result = GuardMiddleware(app)(environ("/closing"), Server().start_response)
+    assert list(result) == [b"a", b"b"]
+    assert seen == [1]  # closed at the end, before the server's close()
+    assert current_request.get() is None
+    result.close()  # type: ignore[attr-defined]
+    assert iterable.closed == 1
+    (event,) = otel.events()
+    assert event["url.path"] == "/closing"
+
+
 def test_exhaustion_without_close_still_ends_the_request(otel: Any) -> None:
     """Test clients often never call ``close()``: the request ends at the last chunk."""
     middleware = GuardMiddleware(hello, error_status=200, max_in_flight=1)
@@ -447,6 +477,29 @@ def test_start_response_with_exc_info_before_headers() -> None:
     assert server.status == "500 Internal Server Error"
     assert server.exc_info is not None and isinstance(server.exc_info[1], KeyError)
     assert [v.observed for v in seen] == ["500"]
+
+
+@pytest.mark.parametrize("how", ["omitted", "positional None", "keyword"])
+def test_start_response_without_exc_info_calls_the_server_with_two_arguments(how: str) -> None:
+    """No ``exc_info`` (left out, ``None``, or ``None`` by keyword): the server's
+    ``start_response`` is called with status and headers alone (the exc_info cases are below)."""
+    received: list[tuple[Any, ...]] = []
+
+    def server_start_response(*args: Any, **kwargs: Any) -> Callable[[bytes], None]:
+        received.append((*args, *kwargs.values()))
+        return lambda data: None
+
+    def app(env: dict[str, Any], start_response: Any) -> list[bytes]:
+        if how == "omitted":
+            start_response("200 OK", [])
+        elif how == "positional None":
+            start_response("200 OK", [], None)
+        else:
+            start_response("200 OK", [], exc_info=None)
+        return [b"ok"]
+
+    assert list(GuardMiddleware(app)(environ(), server_start_response)) == [b"ok"]
+    assert received == [("200 OK", [])]
 
 
 def test_start_response_with_exc_info_after_headers_reraises() -> None:
