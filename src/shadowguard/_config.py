@@ -29,9 +29,12 @@ class Mode(str, enum.Enum):
         return self.value
 
 
-@dataclass
+@dataclass(slots=True)
 class Settings:
-    """The process-wide configuration. Read by guards, written only through ``configure``."""
+    """The process-wide configuration. Read by guards, written only through ``configure``.
+
+    Slotted: CPython 3.11 cannot specialise reading an instance attribute whose class also holds
+    a default of a mutable type (``Mode.OBSERVE``), and guards read ``mode`` on every call."""
 
     mode: Mode = Mode.OBSERVE
     overrides: tuple[tuple[str, Mode], ...] = ()

@@ -152,7 +152,10 @@ class Rule:
         self.limits = limits
         self.limit = limits.max_in_flight
         self.error_status = limits.error_status
-        self.latency_ns = None if limits.latency_ms is None else limits.latency_ms * 1_000_000
+        latency_ms = limits.latency_ms
+        # Whole nanoseconds (the floor: the same verdict for a clock that counts whole ones),
+        # an int so that comparing the elapsed time with it is a specialised int comparison.
+        self.latency_ns = None if latency_ms is None else int(latency_ms * 1_000_000)
         self.flight: deque[None] = deque()
         where = "" if label is None else f", route={label!r}"
         self.texts = {
@@ -554,11 +557,12 @@ class RequestState(RequestScope):
             flight.append(None)
             count = len(flight)
             limit = app.limit
-            self.crowd: int | None = count if limit is not None and count > limit else None
+            crowd: int | None = count if limit is not None and count > limit else None
+            self.crowd = crowd
             """How many requests were in flight as this one came in, when over the app's limit."""
             self.held: tuple[Rule, ...] | None = guard.app_held
             """The rules this request counts as in flight in (``None`` once released)."""
-            self.admitted = self.crowd is None and guard.plain_entry
+            self.admitted = crowd is None and guard.plain_entry
             """Nothing is left for :meth:`admit` to check or report."""
         else:
             self.crowd = None
@@ -801,17 +805,20 @@ class RequestState(RequestScope):
         late: Violation | None = None
         try:
             held = self.held
-            if held is not None:  # release(), inline: this runs once per request
+            if held is not None:  # release() and Rule.leave(), inline: once per request
                 self.held = None
                 for rule in held:
-                    rule.leave()
+                    try:  # noqa: SIM105  # suppress() would cost a context manager
+                        rule.flight.pop()
+                    except IndexError:  # only a count set lower by hand meanwhile
+                        pass
             elapsed = _perf_ns() - self.started_ns  # a broken clock is an internal fault
             if self.active:
                 if self.status is None:  # else response_start read the route, which is final
                     self._route_rules()
                 budget = self.in_force.latency_ns
                 if budget is not None and elapsed > budget:
-                    ms = budget / 1_000_000
+                    ms = self.in_force.limits.latency_ms
                     late = self._violation(
                         "latency", "latency_ms", f"<= {ms:g} ms", f"{elapsed / 1e6:.1f} ms"
                     )

@@ -63,11 +63,9 @@ class GuardMiddleware:
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope.get("type") != "http":
-            await self.app(scope, receive, send)
-            return
-        if settings.mode is _OFF:
-            await self.app(scope, receive, send)
+        app = self.app  # an attribute, then a call: a method call on it is not specialised
+        if scope.get("type") != "http" or settings.mode is _OFF:
+            await app(scope, receive, send)
             return
         try:  # what HttpGuard.start does, inline: never raises, the request then passes as it is
             state = _Exchange(
@@ -75,7 +73,7 @@ class GuardMiddleware:
             )
         except Exception as exc:
             internal_error("http.start", exc)
-            await self.app(scope, receive, send)
+            await app(scope, receive, send)
             return
         state.asgi_scope = scope
         state.entry_root = scope.get("root_path") or ""  # mounts grow it as they route
@@ -85,7 +83,7 @@ class GuardMiddleware:
         try:
             if not state.admitted:
                 state.admit()
-            await self.app(scope, state.receive, state.send)
+            await app(scope, state.receive, state.send)
         except BaseException as exc:
             state.raised(exc)
             raise
@@ -159,8 +157,10 @@ class _Exchange(RequestState):
             self.disconnected = True
         return message
 
-    async def send(self, message: Message) -> None:
-        """The server's ``send``: the status checked, the end of the body timed."""
+    def send(self, message: Message) -> Awaitable[None]:
+        """The server's ``send``: the status checked, the end of the body timed, then the
+        server's own awaitable handed back (no coroutine of ours per message: the app awaits
+        the server's). A failed send needs no note: the response had started by then."""
         kind = message.get("type")
         if kind == "http.response.body":
             if not message.get("more_body", False):
@@ -171,11 +171,8 @@ class _Exchange(RequestState):
             self.response_start(message.get("status"))
         elif kind == "http.response.pathsend":
             self.body_done()
-        try:
-            await self.server_send(message)
-        except BaseException:
-            self.disconnected = True  # the client is gone or the server gave up on it
-            raise
+        server_send = self.server_send  # an attribute, then a call: that one is specialised
+        return server_send(message)
 
 
 def _from_scope() -> None:

@@ -66,8 +66,9 @@ class GuardMiddleware:
         )
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        app = self.app  # an attribute, then a call: a method call on it is not specialised
         if settings.mode is _OFF:
-            return self.app(environ, start_response)
+            return app(environ, start_response)
         guard = self.guard
         counts_body = guard.counts_body  # read once: a route declared meanwhile may flip it
         try:  # what HttpGuard.start does, inline: never raises, the request then passes as it is
@@ -83,7 +84,7 @@ class GuardMiddleware:
             )
         except Exception as exc:
             internal_error("http.start", exc)
-            return self.app(environ, start_response)
+            return app(environ, start_response)
         state.respond = start_response
         state.iterator = None
         state.closed = False
@@ -97,7 +98,7 @@ class GuardMiddleware:
         try:
             if not state.admitted:
                 state.admit()
-            result = self.app(environ, state.start_response)
+            result = app(environ, state.start_response)
         except BaseException as exc:
             state.raised(exc)
             state.finish()
@@ -106,7 +107,7 @@ class GuardMiddleware:
             reset_request(token)
         if state.finished:
             return result
-        if state.needs_end():  # a latency budget or an in-flight limit: the body's end matters
+        if state.in_force.latency_ns is not None or state.needs_end():  # the body's end matters
             if type(result) is list or type(result) is tuple:
                 return InMemoryBody(state, result)  # no app code runs as it is iterated
         elif type(result) is list or type(result) is tuple or _is_file(environ, result):
@@ -153,9 +154,10 @@ class Exchange(RequestState):
         """The ``start_response`` the app gets: the status is checked, then the server's called
         (``exc_info`` passed on only when given, as the app gave it)."""
         self.response_start(status)
+        respond = self.respond  # an attribute, then a call (see GuardMiddleware.__call__)
         if exc_info is None:
-            return self.respond(status, headers)
-        return self.respond(status, headers, exc_info)
+            return respond(status, headers)
+        return respond(status, headers, exc_info)
 
     def __iter__(self) -> Iterator[bytes]:
         return self._chunks()
