@@ -154,7 +154,7 @@ class _Exchange(RequestState):
             if body:
                 self.count_body(len(body))
         elif kind == "http.disconnect":
-            self.disconnected = True
+            self._notes().disconnected = True
         return message
 
     def send(self, message: Message) -> Awaitable[None]:

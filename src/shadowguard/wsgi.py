@@ -160,9 +160,6 @@ class Exchange(RequestState):
         return respond(status, headers, exc_info)
 
     def __iter__(self) -> Iterator[bytes]:
-        return self._chunks()
-
-    def _chunks(self) -> Iterator[bytes]:
         """The app's chunks, each pulled in the request context (a generator: resuming it costs
         no Python call, and its end raises no ``StopIteration``). At the end the app's iterable
         is closed in the same context, as OpenTelemetry's WSGI middleware does (the server's
