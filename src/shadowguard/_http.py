@@ -547,7 +547,7 @@ class RequestState(RequestScope):
         )
         active = self.active = mode is not _OFF
         """False when the middleware's guard name is turned off: the route is still known."""
-        if type(path) is not str or path[:1] != "/" or len(path) > _MAX_PATH:
+        if type(path) is not str or not path or path[0] != "/" or len(path) > _MAX_PATH:
             path = _path(path)
         self.method: str = method if type(method) is str and method in _METHODS else _method(method)
         self.path: str = path
