@@ -15,7 +15,7 @@ __all__ = ["RequestScope", "current_request", "get_request", "reset_request", "s
 class RequestScope:
     """A request in flight: its route for violation attributes and its violation count."""
 
-    __slots__ = ("_tally", "method", "path", "reported", "route", "span")
+    __slots__ = ("_tally", "method", "path", "route", "span")
 
     syncs_count: ClassVar[bool] = False
     """True when the scope's owner writes ``shadowguard.violations`` on ``span`` as the request
@@ -33,12 +33,16 @@ class RequestScope:
         self.path = path
         self.span = span
         self._tally: itertools.count[int] | None = None
-        """Made by the first :meth:`add`: most requests report nothing, and one object less
-        per request in flight keeps a busy server further from a garbage collection."""
-        self.reported = False
-        """Set by :meth:`add` (and the count's setter): a request nobody reported on skips
-        reading its exact count (``reported and violations``). The reporter's flood path
-        advances ``_tally`` inline, but only for a scope it saw through :meth:`add` first."""
+        """Made by the first :meth:`add` (or the count's setter): most requests report nothing,
+        and one object less per request in flight keeps a busy server further from a garbage
+        collection. The reporter's flood path advances it inline, but only for a scope it saw
+        through :meth:`add` first."""
+
+    @property
+    def reported(self) -> bool:
+        """Whether anything was reported on this request: one that nobody reported on skips
+        reading its exact count (``_tally is not None and violations``)."""
+        return self._tally is not None
 
     @property
     def violations(self) -> int:
@@ -49,12 +53,10 @@ class RequestScope:
     @violations.setter
     def violations(self, value: int) -> None:
         self._tally = itertools.count(value)
-        self.reported = True
 
     def add(self, count: int) -> None:
         """Count violations reported while this request was served: ``next`` on the scope's
         own counter is atomic, so a flood takes no lock."""
-        self.reported = True
         tally = self._tally
         if tally is None:
             tally = self._first_tally()

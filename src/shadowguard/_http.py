@@ -553,7 +553,6 @@ class RequestState(RequestScope):
         self.path: str = path
         self.route = None
         self._tally = None
-        self.reported = False
         self.content_length = content_length
         self.resolver = resolver
         """Reads the template of the route the framework matched (ASGI), when asked; ``None``
@@ -886,7 +885,7 @@ class RequestState(RequestScope):
                     late = self._violation(
                         "latency", "latency_ms", f"<= {ms:g} ms", f"{elapsed / 1e6:.1f} ms"
                     )
-            if late is None and self.reported and self.violations:
+            if late is None and self._tally is not None and self.violations:
                 span = self.span
                 if span is not None and span.is_recording():
                     self._sync_count(span)  # OpenTelemetry's ASGI server span ends with the body
@@ -952,7 +951,7 @@ class RequestState(RequestScope):
             self.awaiting_span = False
         notes = self.notes
         if (notes is not None and (notes.pending or notes.own is not None)) or (
-            self.reported and self.violations
+            self._tally is not None and self.violations
         ):
             self._wrap_up()
 
