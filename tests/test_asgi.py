@@ -4,6 +4,7 @@ middleware: reports land on the request, and the host never notices the middlewa
 from __future__ import annotations
 
 import asyncio
+import inspect
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
@@ -481,6 +482,19 @@ def test_enforce_never_raises_once_the_response_started(clock: Clock) -> None:
 
 
 # -- never harm the host ------------------------------------------------------------------------
+
+
+def test_the_apps_receive_and_send_are_coroutine_functions() -> None:
+    """Like the server's own: hosts check (asgiref's ``async_to_sync`` warns on a callable
+    that is not a coroutine function)."""
+    seen: list[bool] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        seen.extend(inspect.iscoroutinefunction(f) for f in (receive, send))
+        await respond(send)
+
+    run(GuardMiddleware(app), http_scope())
+    assert seen == [True, True]
 
 
 def test_other_scopes_pass_untouched(otel: Any) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import pytest
@@ -296,6 +297,19 @@ def test_internal_faults_are_swallowed_at_every_step(
             state.response_start("503 Service Unavailable")
             state.complete(503)
     assert _faults.internal_errors_total() > before
+
+
+def test_a_declared_route_keeps_its_template_and_a_huge_budget_is_accepted() -> None:
+    """Declaring a route's assumptions twice (router, then route) keeps the template the
+    resolver read; a latency budget of any finite size is a budget (no overflow)."""
+    guard = HttpGuard(latency_ms=sys.float_info.max)
+    state = guard.start("GET", "/users/7", None, lambda: "/users/{id}")
+    assert state is not None
+    state.set_route(state.read_route(), {"error_status": 400})
+    state.set_route(state.read_route(), {"latency_ms": 1e303})
+    assert state.route == "/users/{id}"
+    assert state.rule is not None and state.rule.label == "/users/{id}"
+    state.finish()
 
 
 def test_the_route_the_framework_matched_replaces_the_path_match() -> None:

@@ -402,19 +402,18 @@ def test_a_chunk_iterator_let_go_of_midway_closes_the_response() -> None:
     assert iterable.closed == 1
 
 
-def test_the_apps_close_runs_at_the_end_of_its_iterable_in_the_request_context(
-    otel: Any,
-) -> None:
-    """At the last chunk the app's iterable is closed at once, in the request context (its
-    guards carry the request), as OpenTelemetry's WSGI middleware does; the server's
-    ``close()`` afterwards closes nothing again, and the context is the caller's again."""
-    seen: list[int] = []
+def test_the_apps_close_runs_at_the_servers_close_in_the_request_context(otel: Any) -> None:
+    """The app's ``close()`` runs when the server closes the response, not when its iterable
+    runs out (a server writes its last bytes in between), in the request context; an
+    exception it raises comes out of the server's ``close()``, after the whole body."""
+    order: list[str] = []
 
     class Body(Closing):
         def close(self) -> None:
             super().close()
-            seen.append(self.closed)
+            order.append("app close")
             notify({"email": None})
+            raise OSError("close failed")
 
     iterable = Body([b"a", b"b"])
 
@@ -422,14 +421,41 @@ def test_the_apps_close_runs_at_the_end_of_its_iterable_in_the_request_context(
         start_response("200 OK", [])
         return iterable
 
-    result = GuardMiddleware(app)(environ("/closing"), Server().start_response)
+    result = GuardMiddleware(app, latency_ms=250)(environ("/closing"), Server().start_response)
     assert list(result) == [b"a", b"b"]
-    assert seen == [1]  # closed at the end, before the server's close()
-    assert current_request.get() is None
+    order.append("server wrote the end")
+    with pytest.raises(OSError, match="close failed"):
+        result.close()  # type: ignore[attr-defined]
     result.close()  # type: ignore[attr-defined]
+    assert order == ["server wrote the end", "app close"]
     assert iterable.closed == 1
+    assert current_request.get() is None
     (event,) = otel.events()
     assert event["url.path"] == "/closing"
+
+
+@pytest.mark.internal_errors
+@pytest.mark.parametrize("broken", ["mode", "clock"])
+def test_a_fault_making_the_request_state_lets_the_request_pass(
+    broken: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """If shadowguard cannot even make a request's state, the app is called as it would be
+    without the middleware, and the fault is counted as an internal error."""
+    from shadowguard import _faults, _http
+
+    def fail(*args: Any) -> Any:
+        raise RuntimeError("injected")
+
+    middleware = GuardMiddleware(hello, latency_ms=250)
+    if broken == "mode":
+        monkeypatch.setattr(middleware.guard, "_mode_generation", -2)
+        monkeypatch.setattr(middleware.guard, "mode", fail)
+    else:
+        monkeypatch.setattr(_http, "_perf_ns", fail)
+    before = _faults.internal_errors_total()
+    assert Server().serve(middleware, environ()) == b"hello"
+    assert _faults.internal_errors_total() == before + 1
+    assert middleware.guard.app_rule.in_flight == 0
 
 
 def test_exhaustion_without_close_still_ends_the_request(otel: Any) -> None:

@@ -153,10 +153,7 @@ class Rule:
         self.limits = limits
         self.limit = limits.max_in_flight
         self.error_status = limits.error_status
-        latency_ms = limits.latency_ms
-        # Whole nanoseconds (the floor: the same verdict for a clock that counts whole ones),
-        # an int so that comparing the elapsed time with it is a specialised int comparison.
-        self.latency_ns = None if latency_ms is None else int(latency_ms * 1_000_000)
+        self.latency_ns = None if limits.latency_ms is None else limits.latency_ms * 1_000_000
         self.flight: deque[None] = deque()
         where = "" if label is None else f", route={label!r}"
         self.texts = {
@@ -456,12 +453,14 @@ def current_state() -> RequestState | None:
 
 class Notes:
     """What few requests need, kept apart from their :class:`RequestState` and made at the
-    first need: the count in flight that broke a limit, the body bytes read, what was raised
-    or reported, violations waiting for the request's span, shadowguard's own span."""
+    first need: the count in flight that broke a limit, the body bytes read, a route declared
+    by an adapter, what was raised or reported, violations waiting for the request's span,
+    shadowguard's own span."""
 
     __slots__ = (
         "body_bytes",
         "crowd",
+        "declared",
         "disconnected",
         "error",
         "own",
@@ -480,6 +479,8 @@ class Notes:
         self.status_done = False
         """A ``status`` violation was reported (once per request)."""
         self.disconnected = False
+        self.declared = False
+        """An adapter declared the route's assumptions: the resolver no longer decides the rule."""
         self.error: AssumptionViolation | None = None
         """What enforce mode raised for this request."""
         self.seen_exception: BaseException | None = None
@@ -555,8 +556,7 @@ class RequestState(RequestScope):
         self._tally = None
         self.content_length = content_length
         self.resolver = resolver
-        """Reads the template of the route the framework matched (ASGI), when asked; ``None``
-        once an adapter declared the route's assumptions (the resolver no longer decides)."""
+        """Reads the template of the route the framework matched (ASGI), when asked."""
         self.rule: Rule | None = None
         """The route rule in force (``None``: the app's)."""
         app = self.in_force = guard.app_rule
@@ -760,7 +760,7 @@ class RequestState(RequestScope):
             if template is not None:
                 self.route = template
             if options is not None:
-                self.resolver = None  # declared: what the framework matched no longer decides
+                self._notes().declared = True  # what the framework matched no longer decides
             if not self.active:
                 return
             label = template if template is not None else self.path
@@ -793,7 +793,8 @@ class RequestState(RequestScope):
     def refresh_route(self) -> None:
         """Ask the resolver (ASGI: the framework's matched route) for the template. Never raises."""
         resolver = self.resolver
-        if resolver is None:
+        notes = self.notes
+        if resolver is None or (notes is not None and notes.declared):
             return
         try:
             template = self.read_route()
@@ -881,7 +882,7 @@ class RequestState(RequestScope):
                     self._route_rules()
                 budget = self.in_force.latency_ns
                 if budget is not None and elapsed > budget:
-                    ms = self.in_force.limits.latency_ms
+                    ms = budget / 1_000_000
                     late = self._violation(
                         "latency", "latency_ms", f"<= {ms:g} ms", f"{elapsed / 1e6:.1f} ms"
                     )

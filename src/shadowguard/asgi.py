@@ -157,10 +157,10 @@ class _Exchange(RequestState):
             self._notes().disconnected = True
         return message
 
-    def send(self, message: Message) -> Awaitable[None]:
-        """The server's ``send``: the status checked, the end of the body timed, then the
-        server's own awaitable handed back (no coroutine of ours per message: the app awaits
-        the server's). A failed send needs no note: the response had started by then."""
+    async def send(self, message: Message) -> None:
+        """The server's ``send``: the status checked, the end of the body timed. A coroutine
+        function, as the server's is: hosts check (asgiref's ``async_to_sync`` warns on a
+        plain callable)."""
         kind = message.get("type")
         if kind == "http.response.body":
             if not message.get("more_body", False):
@@ -172,7 +172,11 @@ class _Exchange(RequestState):
         elif kind == "http.response.pathsend":
             self.body_done()
         server_send = self.server_send  # an attribute, then a call: that one is specialised
-        return server_send(message)
+        try:
+            await server_send(message)
+        except BaseException:
+            self._notes().disconnected = True  # the client is gone or the server gave up on it
+            raise
 
 
 def _from_scope() -> None:

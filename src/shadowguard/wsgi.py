@@ -161,10 +161,10 @@ class Exchange(RequestState):
 
     def __iter__(self) -> Iterator[bytes]:
         """The app's chunks, each pulled in the request context (a generator: resuming it costs
-        no Python call, and its end raises no ``StopIteration``). At the end the app's iterable
-        is closed in the same context, as OpenTelemetry's WSGI middleware does (the server's
-        ``close()`` then has nothing left to do). Closed, or let go of, before its end, it
-        closes the response, as a generator app's own iterable would."""
+        no Python call, and its end raises no ``StopIteration``). The app's iterable is closed
+        by the server's ``close()``, never earlier: what the app does there (and any exception
+        it raises) comes where it would without the middleware. Closed, or let go of, before
+        its end, it closes the response, as a generator app's own iterable would."""
         try:
             token = set_request(self)
             try:
@@ -172,8 +172,6 @@ class Exchange(RequestState):
                 if iterator is None:
                     iterator = self.iterator = iter(self.result)
                 chunk = next(iterator, _END)
-                if chunk is _END:
-                    self._end()
             finally:
                 reset_request(token)
             while chunk is not _END:
@@ -181,8 +179,6 @@ class Exchange(RequestState):
                 token = set_request(self)
                 try:
                     chunk = next(iterator, _END)
-                    if chunk is _END:
-                        self._end()
                 finally:
                     reset_request(token)
         except GeneratorExit:  # closed where it waited for the server: the response ends
@@ -192,6 +188,7 @@ class Exchange(RequestState):
             self.raised(exc)
             self.finish()
             raise
+        self.finish()
 
     def __next__(self) -> bytes:
         """A chunk, for callers that take the body for an iterator (the same chunks as
@@ -203,7 +200,7 @@ class Exchange(RequestState):
                 iterator = self.iterator = iter(self.result)
             chunk = next(iterator, _END)
             if chunk is _END:
-                self._end()
+                self.finish()
         except BaseException as exc:
             self.raised(exc)
             self.finish()
@@ -214,30 +211,24 @@ class Exchange(RequestState):
             raise StopIteration
         return chunk  # type: ignore[return-value]
 
-    def _end(self) -> None:
-        """The app's iterable is exhausted: close it (once) and end the request, in the
-        request context the caller set."""
+    def close(self) -> None:
+        """Close the app's iterable once, in the request context, then end the request."""
         if self.closed:
-            self.finish()
             return
         self.closed = True
-        self.body_done()  # the clock stops at the last chunk, not after the app's close()
         try:
             close = getattr(self.result, "close", None)  # a hostile iterable's lookup may raise
-            if close is not None:
-                close()
-        finally:
+        except BaseException:
+            self.finish()  # the request ends whatever the app's iterable does
+            raise
+        if close is None:
             self.finish()
-
-    def close(self) -> None:
-        """Close the app's iterable once, in the request context, then end the request (at
-        once when the iterable's end already did both)."""
-        if self.closed:
             return
         token = set_request(self)
         try:
-            self._end()
+            close()
         finally:
+            self.finish()
             reset_request(token)
 
 
