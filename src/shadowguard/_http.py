@@ -733,10 +733,8 @@ class RequestState(RequestScope):
         """Count request body bytes as the app reads them (never ahead of it)."""
         if not self.active:
             return
-        notes = self.notes
-        if notes is None:
-            notes = self._notes()
-        elif notes.volume_done:
+        notes = self._notes()
+        if notes.volume_done:
             return
         found: list[Violation] = []
         try:
