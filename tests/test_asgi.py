@@ -647,6 +647,41 @@ def test_internal_faults_never_reach_the_host() -> None:
     assert sorted(v.guard for v in seen) == ["http", "users.email"]
 
 
+@pytest.mark.internal_errors
+@pytest.mark.parametrize("broken", ["mode", "clock"])
+def test_a_fault_making_the_request_state_lets_the_request_pass(
+    broken: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """If shadowguard cannot even make a request's state, the app gets the server's own
+    ``receive`` and ``send`` and no request scope, and the fault is counted once."""
+    from shadowguard import _faults, _http
+
+    def fail(*args: Any) -> Any:
+        raise RuntimeError("injected")
+
+    seen: list[Any] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        seen.append((receive, send, current_request.get()))
+        await respond(send, status=500)
+
+    middleware = GuardMiddleware(app, latency_ms=250)
+    if broken == "mode":
+        monkeypatch.setattr(middleware.guard, "_mode_generation", -2)
+        monkeypatch.setattr(middleware.guard, "mode", fail)
+    else:
+        monkeypatch.setattr(_http, "_perf_ns", fail)
+    before = _faults.internal_errors_total()
+    exchange = Exchange()
+    with capture_violations() as violations:
+        asyncio.run(middleware(http_scope(), exchange.receive, exchange.send))
+    assert exchange.status == 500
+    assert seen == [(exchange.receive, exchange.send, None)]
+    assert violations == []
+    assert _faults.internal_errors_total() == before + 1
+    assert middleware.guard.app_rule.in_flight == 0
+
+
 @pytest.fixture
 def no_sdk_spans() -> Iterator[None]:
     """Without a configured SDK the OpenTelemetry API is a no-op: shadowguard must cope."""
