@@ -17,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, StreamingResponse
 from starlette.routing import Mount, Route
 
+from _hostile import REQUEST_STATE_FAULTS, break_request_state
 from shadowguard import AssumptionViolation, assume, configure, guarded
 from shadowguard._context import current_request
 from shadowguard.asgi import GuardMiddleware
@@ -648,16 +649,13 @@ def test_internal_faults_never_reach_the_host() -> None:
 
 
 @pytest.mark.internal_errors
-@pytest.mark.parametrize("broken", ["mode", "clock"])
+@pytest.mark.parametrize("broken", REQUEST_STATE_FAULTS)
 def test_a_fault_making_the_request_state_lets_the_request_pass(
     broken: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """If shadowguard cannot even make a request's state, the app gets the server's own
     ``receive`` and ``send`` and no request scope, and the fault is counted once."""
-    from shadowguard import _faults, _http
-
-    def fail(*args: Any) -> Any:
-        raise RuntimeError("injected")
+    from shadowguard import _faults
 
     seen: list[Any] = []
 
@@ -666,11 +664,7 @@ def test_a_fault_making_the_request_state_lets_the_request_pass(
         await respond(send, status=500)
 
     middleware = GuardMiddleware(app, latency_ms=250)
-    if broken == "mode":
-        monkeypatch.setattr(middleware.guard, "_mode_generation", -2)
-        monkeypatch.setattr(middleware.guard, "mode", fail)
-    else:
-        monkeypatch.setattr(_http, "_perf_ns", fail)
+    break_request_state(middleware.guard, broken, monkeypatch)
     before = _faults.internal_errors_total()
     exchange = Exchange()
     with capture_violations() as violations:

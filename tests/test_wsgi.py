@@ -13,6 +13,7 @@ from wsgiref.util import FileWrapper, setup_testing_defaults
 import pytest
 from opentelemetry.instrumentation.wsgi import OpenTelemetryMiddleware
 
+from _hostile import REQUEST_STATE_FAULTS, break_request_state
 from shadowguard import AssumptionViolation, assume, configure, guarded
 from shadowguard._context import current_request
 from shadowguard.testing import capture_violations
@@ -435,23 +436,16 @@ def test_the_apps_close_runs_at_the_servers_close_in_the_request_context(otel: A
 
 
 @pytest.mark.internal_errors
-@pytest.mark.parametrize("broken", ["mode", "clock"])
+@pytest.mark.parametrize("broken", REQUEST_STATE_FAULTS)
 def test_a_fault_making_the_request_state_lets_the_request_pass(
     broken: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """If shadowguard cannot even make a request's state, the app is called as it would be
     without the middleware, and the fault is counted as an internal error."""
-    from shadowguard import _faults, _http
-
-    def fail(*args: Any) -> Any:
-        raise RuntimeError("injected")
+    from shadowguard import _faults
 
     middleware = GuardMiddleware(hello, latency_ms=250)
-    if broken == "mode":
-        monkeypatch.setattr(middleware.guard, "_mode_generation", -2)
-        monkeypatch.setattr(middleware.guard, "mode", fail)
-    else:
-        monkeypatch.setattr(_http, "_perf_ns", fail)
+    break_request_state(middleware.guard, broken, monkeypatch)
     before = _faults.internal_errors_total()
     assert Server().serve(middleware, environ()) == b"hello"
     assert _faults.internal_errors_total() == before + 1
