@@ -201,3 +201,47 @@ def wsgi_requests(app: Any, n: int) -> None:
         close = getattr(body, "close", None)
         if close is not None:
             close()
+
+
+# -- the middleware alone, its caches warm or not (test_bench_middleware.py's cold/hot group) ---
+
+
+class _Body:
+    """A one-chunk body with a ``close()``, like a framework's response iterable."""
+
+    def __init__(self) -> None:
+        self.chunks = [b"hello"]
+
+    def __iter__(self) -> Any:
+        return iter(self.chunks)
+
+    def close(self) -> None:
+        return None
+
+
+def tiny_wsgi_app(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+    """A WSGI app that does next to nothing: what runs is the middleware in front of it."""
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return _Body()
+
+
+def tiny_wsgi(variant: str) -> Callable[..., Any]:
+    """``tiny_wsgi_app`` bare, or behind shadowguard's middleware as ``wsgi_app`` sets it up."""
+    if variant == "bare":
+        return tiny_wsgi_app
+    if variant == "shadowguard":
+        from shadowguard.wsgi import GuardMiddleware
+
+        return GuardMiddleware(tiny_wsgi_app, latency_ms=250, max_in_flight=64)
+    raise ValueError(f"unknown tiny WSGI variant {variant!r}")
+
+
+def wsgi_requests_between(app: Any, flask: Any, n: int) -> None:
+    """``n`` requests to ``app``, each one after a request to the Flask hello app ``flask`` (not
+    None), or one after the other (None). Flask's request evicts the middleware's code and data
+    from the CPU caches, as a server's work does between requests: the difference between the
+    two is what the middleware costs cold beyond what it costs in a tight loop."""
+    for _ in range(n):
+        if flask is not None:
+            wsgi_requests(flask, 1)
+        wsgi_requests(app, 1)

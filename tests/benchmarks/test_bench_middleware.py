@@ -15,8 +15,10 @@ from _web_apps import (
     WSGI_VARIANTS,
     asgi_app,
     asgi_requests,
+    tiny_wsgi,
     wsgi_app,
     wsgi_requests,
+    wsgi_requests_between,
 )
 
 pytestmark = pytest.mark.bench
@@ -43,3 +45,15 @@ def test_wsgi(benchmark: Any, variant: str) -> None:
     """Flask ``GET /hello``, bare and behind each middleware."""
     app = wsgi_app(variant)
     benchmark(wsgi_requests, app, BATCH)
+
+
+@pytest.mark.benchmark(group="6 WSGI middleware alone, warm and cold (20 requests)")
+@pytest.mark.parametrize("variant", ["bare", "shadowguard"])
+@pytest.mark.parametrize("caches", ["warm", "cold"])
+def test_wsgi_alone(benchmark: Any, variant: str, caches: str) -> None:
+    """shadowguard's WSGI middleware in front of an app doing next to nothing, in a tight loop
+    (warm) and each request after a Flask one (cold; the Flask request is timed too: subtract
+    the cold bare row). Instruction counts miss what the cold rows show, and wrk sees it."""
+    app = tiny_wsgi(variant)
+    flask = wsgi_app("bare") if caches == "cold" else None
+    benchmark(wsgi_requests_between, app, flask, BATCH)
