@@ -14,6 +14,10 @@ from typing import Any
 ASGI_VARIANTS = ("bare", "pass-through", "shadowguard", "shadowguard-fastapi", "otel")
 WSGI_VARIANTS = ("bare", "pass-through", "shadowguard", "shadowguard-flask", "otel")
 
+SG_OPTIONS: dict[str, Any] = {"latency_ms": 250, "max_in_flight": 64}
+"""shadowguard's request assumptions in every benchmark app: a latency budget and an in-flight
+limit, so the body's end is watched (the costlier path)."""
+
 
 class AsgiPassThrough:
     """The cheapest possible pure ASGI middleware: the floor for any middleware."""
@@ -78,11 +82,11 @@ def asgi_app(variant: str) -> Callable[..., Any]:
     if variant == "shadowguard":
         from shadowguard.asgi import GuardMiddleware
 
-        return GuardMiddleware(app, latency_ms=250, max_in_flight=64)
+        return GuardMiddleware(app, **SG_OPTIONS)
     if variant == "shadowguard-fastapi":
         from shadowguard_fastapi import ShadowGuard
 
-        ShadowGuard(app, latency_ms=250, max_in_flight=64)
+        ShadowGuard(app, **SG_OPTIONS)
         return app  # type: ignore[no-any-return]
     if variant == "otel":
         from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
@@ -107,12 +111,12 @@ def wsgi_app(variant: str) -> Callable[..., Any]:
         from shadowguard.wsgi import GuardMiddleware
 
         app.wsgi_app = GuardMiddleware(  # type: ignore[method-assign]
-            app.wsgi_app, latency_ms=250, max_in_flight=64
+            app.wsgi_app, **SG_OPTIONS
         )
     elif variant == "shadowguard-flask":
         from shadowguard_flask import ShadowGuard
 
-        ShadowGuard(app, latency_ms=250, max_in_flight=64)
+        ShadowGuard(app, **SG_OPTIONS)
     elif variant == "otel":
         from opentelemetry.instrumentation.wsgi import OpenTelemetryMiddleware
 
@@ -203,7 +207,7 @@ def wsgi_requests(app: Any, n: int) -> None:
             close()
 
 
-# -- the middleware alone, its caches warm or not (test_bench_middleware.py's cold/hot group) ---
+# -- the middleware alone, its caches warm or cold (test_bench_middleware.py's test_wsgi_alone)
 
 
 class _Body:
@@ -232,7 +236,7 @@ def tiny_wsgi(variant: str) -> Callable[..., Any]:
     if variant == "shadowguard":
         from shadowguard.wsgi import GuardMiddleware
 
-        return GuardMiddleware(tiny_wsgi_app, latency_ms=250, max_in_flight=64)
+        return GuardMiddleware(tiny_wsgi_app, **SG_OPTIONS)
     raise ValueError(f"unknown tiny WSGI variant {variant!r}")
 
 
