@@ -134,6 +134,33 @@ def test_guarded_calls_carry_the_path_and_method(otel: Any) -> None:
     assert event["http.request.method"] == "PATCH"
 
 
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        ({"SCRIPT_NAME": "/shop", "PATH_INFO": "/caf\xc3\xa9"}, "/shop/café"),  # mounted
+        ({"PATH_INFO": "/not-utf8-\xe9"}, "/not-utf8-\xe9"),  # no UTF-8: kept as it came
+        ({"PATH_INFO": b"/bytes"}, "/"),  # no str: no path
+        ({"PATH_INFO": None}, "/"),
+        ({"PATH_INFO": "/" + "x" * 5000}, "/" + "x" * 1023),  # cut: bounded telemetry
+    ],
+)
+def test_the_reported_path_is_decoded_and_bounded_when_read(
+    otel: Any, extra: dict[str, Any], expected: str
+) -> None:
+    """The path is normalised only when a report reads it, from what the server gave as the
+    request came in; odd values never break the request."""
+
+    def app(env: dict[str, Any], start_response: Any) -> list[bytes]:
+        notify({"email": None})
+        return hello(env, start_response)
+
+    env = environ()
+    env.update(extra)
+    assert Server().serve(GuardMiddleware(app), env) == b"hello"
+    event = next(e for e in otel.events() if e["shadowguard.guard"] == "users.email")
+    assert event["url.path"] == expected
+
+
 def test_guards_inside_the_body_iteration_see_the_request(otel: Any) -> None:
     """A streaming body runs after the app returned: its guards still carry the request."""
 
@@ -200,6 +227,21 @@ def test_latency_runs_until_the_last_chunk(clock: Clock) -> None:
     with capture_violations() as seen:
         Server().serve(GuardMiddleware(app, latency_ms=30), environ())
     assert [(v.kind, v.observed) for v in seen] == [("latency", "40.0 ms")]
+
+
+@pytest.mark.parametrize(("elapsed_ns", "late"), [(2_500_000, False), (2_500_001, True)])
+def test_a_fractional_budget_is_exact_to_the_nanosecond(
+    clock: Clock, elapsed_ns: int, late: bool
+) -> None:
+    """The budget is kept in whole nanoseconds: 2.5 ms is over at 2,500,001 ns, not at 2.5 ms."""
+
+    def app(env: dict[str, Any], start_response: Any) -> list[bytes]:
+        clock.now += elapsed_ns
+        return hello(env, start_response)
+
+    with capture_violations() as seen:
+        Server().serve(GuardMiddleware(app, latency_ms=2.5), environ())
+    assert [(v.kind, v.expected) for v in seen] == ([("latency", "<= 2.5 ms")] if late else [])
 
 
 def test_error_status_is_checked_on_start_response() -> None:

@@ -50,6 +50,7 @@ __all__ = [
     "current_state",
     "parse_limits",
     "recording_span",
+    "request_path",
 ]
 
 OPTIONS = ("latency_ms", "max_in_flight", "max_body_bytes", "error_status")
@@ -153,7 +154,7 @@ class Rule:
         self.limits = limits
         self.limit = limits.max_in_flight
         self.error_status = limits.error_status
-        self.latency_ns = None if limits.latency_ms is None else limits.latency_ms * 1_000_000
+        self.latency_ns = None if limits.latency_ms is None else _whole_ns(limits.latency_ms)
         self.flight: deque[None] = deque()
         where = "" if label is None else f", route={label!r}"
         self.texts = {
@@ -195,6 +196,14 @@ class Rule:
             self.flight.pop()
         except IndexError:  # only a count set lower by hand meanwhile
             pass
+
+
+def _whole_ns(ms: float) -> int:
+    """A latency budget in whole nanoseconds: an int elapsed time is over it exactly when it is
+    over the float one, and an int compares with an int faster. A budget too large for a float
+    in nanoseconds is one no request reaches (2**63 ns is 292 years)."""
+    ns = ms * 1e6
+    return math.floor(ns) if ns < 2**63 else 2**63
 
 
 def _fmt(value: object) -> str:
@@ -368,13 +377,14 @@ def _method_ok(pattern: _Pattern, method: str, get_ok: bool) -> bool:
     )
 
 
-_status_codes: dict[str, int] = {}
-"""WSGI status lines seen, with their code: parsing one costs more than looking it up."""
-_MAX_STATUS_LINES = 256
+_status_codes: dict[object, int] = {code: code for code in range(100, 600)}
+"""Each status a response may start with, and its code: the ASGI ``int`` statuses, and the
+WSGI status lines seen so far (parsing a line costs more than looking it up)."""
+_MAX_STATUS_LINES = len(_status_codes) + 256
 
 
 def _status_code(status: object) -> int:
-    """The code of a WSGI status line (``"200 OK"``) or of an ASGI status that is no ``int``."""
+    """The code of a WSGI status line (``"200 OK"``), or of an ASGI status outside 100..599."""
     if type(status) is str:
         code = _status_codes.get(status)
         if code is not None:
@@ -395,6 +405,14 @@ def _method(value: object) -> str:
         if upper in _METHODS:
             return upper
     return "_OTHER"
+
+
+def request_path(value: object) -> str:
+    """A request path as reported: from ``/``, an absolute-form target cut to its path, at
+    most ``_MAX_PATH`` characters (``/`` for anything that is no path)."""
+    if type(value) is not str or not value or value[0] != "/" or len(value) > _MAX_PATH:
+        return _path(value)
+    return value
 
 
 def _path(value: object) -> str:
@@ -503,8 +521,10 @@ class RequestState(RequestScope):
     ``settle``, ``release``, ``complete``). Only ``admit``, ``count_body`` and ``set_route``
     raise, in enforce mode and before the response started.
 
-    Slots, all set in ``__init__`` (``method``, ``path``, ``route`` and ``violations`` are the
-    scope's): on the request path reading a slot costs half what a class-level default does.
+    Slots, all set in ``__init__`` (``route`` and ``violations`` are the scope's; ``method``
+    and ``path`` are normalised from ``raw_method`` and ``raw_path`` only when a report or a
+    route reads them): on the request path reading a slot costs half what a class-level
+    default does.
     ``span`` is the scope's, read when the request comes in. What few requests need (see
     :class:`Notes`) is kept apart, made at its first need: the usual request stores nine
     fields less as it comes in, and its checks read one slot where they read six.
@@ -523,6 +543,8 @@ class RequestState(RequestScope):
         "mode",
         "notes",
         "parent",
+        "raw_method",
+        "raw_path",
         "resolver",
         "response_started",
         "rule",
@@ -548,10 +570,8 @@ class RequestState(RequestScope):
         )
         active = self.active = mode is not _OFF
         """False when the middleware's guard name is turned off: the route is still known."""
-        if type(path) is not str or not path or path[0] != "/" or len(path) > _MAX_PATH:
-            path = _path(path)
-        self.method: str = method if type(method) is str and method in _METHODS else _method(method)
-        self.path: str = path
+        self.raw_method = method  # normalised when read (see ``method``): most requests never are
+        self.raw_path = path
         self.route = None
         self._tally = None
         self.content_length = content_length
@@ -596,6 +616,26 @@ class RequestState(RequestScope):
         else:
             self.held = ()
             self.admitted = True
+
+    @property  # the scope's slot, replaced: normalised from the raw value when read
+    def method(self) -> str:
+        """The request method as reported: canonical, or ``_OTHER`` (bounded cardinality)."""
+        method = self.raw_method
+        return method if type(method) is str and method in _METHODS else _method(method)
+
+    @method.setter
+    def method(self, value: object) -> None:
+        self.raw_method = value
+
+    @property
+    def path(self) -> str:
+        """The request path as reported: from ``/``, absolute-form targets cut to their path,
+        at most ``_MAX_PATH`` characters."""
+        return request_path(self.raw_path)
+
+    @path.setter
+    def path(self, value: object) -> None:
+        self.raw_path = value
 
     @property
     def scope(self) -> RequestState:
@@ -828,11 +868,10 @@ class RequestState(RequestScope):
         ):
             return
         try:
-            if type(status) is int:
-                code = status
-            else:  # a WSGI status line seen before, else parsed
-                seen = _status_codes.get(status) if type(status) is str else None
-                code = seen if seen is not None else _status_code(status)
+            try:
+                code = _status_codes[status]
+            except KeyError:  # a WSGI status line not seen before, or an unusual code
+                code = _status_code(status)
             self.status = code
             if self.resolver is not None and self.guard.patterns:
                 self.refresh_route()  # the route's rule may set another error_status
@@ -864,7 +903,6 @@ class RequestState(RequestScope):
         if self.latency_done:
             return
         self.latency_done = True
-        late: Violation | None = None
         try:
             held = self.held
             if held is not None:  # release() and Rule.leave(), inline: once per request
@@ -880,18 +918,20 @@ class RequestState(RequestScope):
                     self._route_rules()
                 budget = self.in_force.latency_ns
                 if budget is not None and elapsed > budget:
-                    ms = budget / 1_000_000
-                    late = self._violation(
-                        "latency", "latency_ms", f"<= {ms:g} ms", f"{elapsed / 1e6:.1f} ms"
-                    )
-            if late is None and self._tally is not None and self.violations:
+                    self._late(elapsed)
+                    return
+            if self._tally is not None and self.violations:
                 span = self.span
                 if span is not None and span.is_recording():
                     self._sync_count(span)  # OpenTelemetry's ASGI server span ends with the body
         except Exception as exc:
             internal_error("http.latency", exc)
-        if late is not None:
-            self._report([late], may_raise=False)
+
+    def _late(self, elapsed: int) -> None:
+        """Report that the request took ``elapsed`` ns, over its latency budget."""
+        ms = self.in_force.limits.latency_ms
+        late = self._violation("latency", "latency_ms", f"<= {ms:g} ms", f"{elapsed / 1e6:.1f} ms")
+        self._report([late], may_raise=False)  # never raises: may_raise=False
 
     def raised(self, exc: BaseException) -> None:
         """The app raised ``exc``. Before the response started an ``Exception`` means the

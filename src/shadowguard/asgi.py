@@ -30,6 +30,7 @@ from shadowguard._http import HttpGuard, RequestState
 __all__ = ["GuardMiddleware"]
 
 _OFF = Mode.OFF
+_new = object.__new__
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -68,7 +69,8 @@ class GuardMiddleware:
             await app(scope, receive, send)
             return
         try:  # what HttpGuard.start does, inline: never raises, the request then passes as it is
-            state = _Exchange(
+            state = _new(_Exchange)  # then __init__ as a method: calling the class would
+            state.__init__(  # type: ignore[misc]  # re-enter the interpreter from C (type_call)
                 self.guard, scope.get("method"), scope.get("path"), _from_scope, _from_scope
             )
         except Exception as exc:

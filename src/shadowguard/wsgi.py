@@ -25,11 +25,14 @@ from typing import Any
 from shadowguard._config import Mode, settings
 from shadowguard._context import reset_request, set_request
 from shadowguard._faults import internal_error
-from shadowguard._http import HttpGuard, RequestState
+from shadowguard._http import HttpGuard, RequestState, request_path
 
 __all__ = ["GuardMiddleware"]
 
 _OFF = Mode.OFF
+_new = object.__new__
+_IN_MEMORY = (list, tuple)
+"""Response types whose body is in memory: iterating them runs no code of the app's."""
 
 Environ = dict[str, Any]
 StartResponse = Callable[..., Callable[[bytes], object]]
@@ -72,11 +75,12 @@ class GuardMiddleware:
         guard = self.guard
         counts_body = guard.counts_body  # read once: a route declared meanwhile may flip it
         try:  # what HttpGuard.start does, inline: never raises, the request then passes as it is
-            path = environ.get("PATH_INFO")
-            if type(path) is not str or not path.isascii() or environ.get("SCRIPT_NAME"):
-                path = _path(environ)
+            path = environ.get("PATH_INFO")  # decoded when read (see Exchange.path)
+            if environ.get("SCRIPT_NAME"):
+                path = _joined(environ)
             declared = environ.get("CONTENT_LENGTH")
-            state = Exchange(
+            state = _new(Exchange)  # then __init__ as a method: calling the class would
+            state.__init__(  # type: ignore[misc]  # re-enter the interpreter from C (type_call)
                 guard,
                 environ.get("REQUEST_METHOD"),
                 path,
@@ -108,9 +112,9 @@ class GuardMiddleware:
         if state.finished:
             return result
         if state.in_force.latency_ns is not None or state.needs_end():  # the body's end matters
-            if type(result) is list or type(result) is tuple:
-                return InMemoryBody(state, result)  # no app code runs as it is iterated
-        elif type(result) is list or type(result) is tuple or _is_file(environ, result):
+            if type(result) in _IN_MEMORY:
+                return InMemoryBody(state, result)  # type: ignore[arg-type]  # a list or tuple
+        elif type(result) in _IN_MEMORY or _is_file(environ, result):
             state.finish()  # the body is in memory (or the server sends a file): nothing to time
             return result
         state.result = result
@@ -149,6 +153,19 @@ class Exchange(RequestState):
     """``iter(result)``, once a chunk was asked for (shared: iterating twice never starts the
     app's iterable again)."""
     closed: bool
+
+    @property
+    def path(self) -> str:
+        """The request path as reported, PEP 3333's latin-1 string decoded as UTF-8 (read only
+        when a report or a route needs it)."""
+        raw = self.raw_path
+        if type(raw) is str and not raw.isascii():
+            raw = _decoded(raw)
+        return request_path(raw)
+
+    @path.setter
+    def path(self, value: object) -> None:
+        self.raw_path = value
 
     def start_response(self, status: str, headers: Any, exc_info: Any = None) -> Any:
         """The ``start_response`` the app gets: the status is checked, then the server's called
@@ -228,7 +245,8 @@ class Exchange(RequestState):
         try:
             close()
         finally:
-            self.finish()
+            if not self.finished:  # else the body's end finished it
+                self.finish()
             reset_request(token)
 
 
@@ -296,15 +314,15 @@ class CountingInput:
         return getattr(self._stream, name)
 
 
-def _path(environ: Environ) -> str:
-    raw = environ.get("PATH_INFO")
-    script = environ.get("SCRIPT_NAME")
-    if script or type(raw) is not str:
-        raw = str(script or "") + str(raw or "")
-    if raw.isascii():
-        return raw  # the same in latin-1 and UTF-8
+def _joined(environ: Environ) -> str:
+    """The full path of an app mounted under ``SCRIPT_NAME`` (still a latin-1 string)."""
+    return str(environ.get("SCRIPT_NAME") or "") + str(environ.get("PATH_INFO") or "")
+
+
+def _decoded(raw: str) -> str:
+    """A PEP 3333 "bytes as latin-1" string decoded as UTF-8 (as it is, if it is no UTF-8)."""
     try:
-        return raw.encode("latin-1").decode("utf-8")  # PEP 3333 "bytes as latin-1" strings
+        return raw.encode("latin-1").decode("utf-8")
     except UnicodeError:
         return raw
 
