@@ -261,6 +261,24 @@ def test_error_status_is_checked_on_start_response() -> None:
     ]
 
 
+def test_a_status_line_seen_before_is_checked_as_the_first_time() -> None:
+    """The second ``503`` (a line known by then, checked on the short path) is reported too;
+    odd statuses (unhashable, no number) reach the server as the app gave them."""
+    statuses: list[Any] = ["503 Busy", "503 Busy", "200 OK", ["not", "a", "status"], "abc"]
+
+    def app(env: dict[str, Any], start_response: Any) -> list[bytes]:
+        start_response(statuses[int(env["PATH_INFO"][1:])], [])
+        return [b"ok"]
+
+    middleware = GuardMiddleware(app)
+    with capture_violations() as seen:
+        for index, status in enumerate(statuses):
+            server = Server()
+            assert server.serve(middleware, environ(f"/{index}")) == b"ok"
+            assert server.status == status
+    assert [v.observed for v in seen] == ["503", "503"]
+
+
 def test_max_in_flight_counts_concurrent_threads() -> None:
     """Two threads serving at once break ``max_in_flight(1)``; the count drains afterwards."""
     barrier = threading.Barrier(2, timeout=5)

@@ -43,6 +43,7 @@ from shadowguard._violation import AssumptionViolation, Violation
 
 __all__ = [
     "OPTIONS",
+    "STATUS_CODES",
     "HttpGuard",
     "Limits",
     "Notes",
@@ -365,7 +366,9 @@ class HttpGuard:
         if settings.mode is _OFF:
             return None
         try:
-            return (kind or RequestState)(self, method, path, content_length, resolver)
+            state: RequestState = (kind or RequestState)()
+            state.begin(self, method, path, content_length, resolver)
+            return state
         except Exception as exc:
             internal_error("http.start", exc)
             return None
@@ -377,25 +380,27 @@ def _method_ok(pattern: _Pattern, method: str, get_ok: bool) -> bool:
     )
 
 
-_status_codes: dict[object, int] = {code: code for code in range(100, 600)}
+STATUS_CODES: dict[object, int] = {code: code for code in range(100, 600)}
 """Each status a response may start with, and its code: the ASGI ``int`` statuses, and the
 WSGI status lines seen so far (parsing a line costs more than looking it up)."""
-_MAX_STATUS_LINES = len(_status_codes) + 256
+_MAX_STATUS_LINES = len(STATUS_CODES) + 256
 
 
-def _status_code(status: object) -> int:
-    """The code of a WSGI status line (``"200 OK"``), or of an ASGI status outside 100..599."""
-    if type(status) is str:
-        code = _status_codes.get(status)
-        if code is not None:
-            return code
-        code = int(status[:3] if status[3:4] == " " else status.split(None, 1)[0])
-        if len(_status_codes) < _MAX_STATUS_LINES:
-            _status_codes[status] = code  # a dict store is atomic: no lock needed
-        return code
+def _status_code(status: object) -> int | None:
+    """The code of a WSGI status line (``"200 OK"``), or of an ASGI status outside 100..599;
+    ``None`` for what is no status (the app's mistake: the server answers it, not us)."""
     if isinstance(status, str):
-        return int(status[:3] if status[3:4] == " " else status.split(None, 1)[0])
-    return int(status)  # type: ignore[call-overload,no-any-return]
+        words = status.split(None, 1)
+        text = words[0] if words else ""
+        if not (text.isascii() and text.isdigit()):
+            return None
+        code = int(text)
+        if type(status) is str and len(STATUS_CODES) < _MAX_STATUS_LINES:
+            STATUS_CODES[status] = code  # a dict store is atomic: no lock needed
+        return code
+    if isinstance(status, int) and not isinstance(status, bool):
+        return int(status)
+    return None
 
 
 def _method(value: object) -> str:
@@ -554,7 +559,11 @@ class RequestState(RequestScope):
 
     syncs_count = True  # finish() writes the request's count on its span
 
-    def __init__(
+    __init__ = object.__init__
+    """Made empty, then :meth:`begin`: with no ``__init__`` of Python's to run, making one is
+    the cheapest object construction there is (no call back into the interpreter from C)."""
+
+    def begin(
         self,
         guard: HttpGuard,
         method: object,
@@ -562,8 +571,9 @@ class RequestState(RequestScope):
         content_length: Length = None,
         resolver: Callable[[], str | None] | None = None,
     ) -> None:
-        """Made by :meth:`HttpGuard.start` (or by a middleware that checked the global mode
-        itself): ``method`` and ``path`` as the server gave them, normalised here."""
+        """Begin following a request (by :meth:`HttpGuard.start`, or by a middleware that
+        checked the global mode itself): ``method`` and ``path`` as the server gave them,
+        normalised when read."""
         self.guard = guard
         mode = self.mode = (
             guard._mode if guard._mode_generation == settings.generation else guard.mode()
@@ -869,9 +879,11 @@ class RequestState(RequestScope):
             return
         try:
             try:
-                code = _status_codes[status]
-            except KeyError:  # a WSGI status line not seen before, or an unusual code
+                code: int | None = STATUS_CODES[status]
+            except (KeyError, TypeError):  # a WSGI status line not seen before, or an odd one
                 code = _status_code(status)
+            if code is None:
+                return  # no status at all: nothing to check
             self.status = code
             if self.resolver is not None and self.guard.patterns:
                 self.refresh_route()  # the route's rule may set another error_status

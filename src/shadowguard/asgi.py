@@ -30,7 +30,6 @@ from shadowguard._http import HttpGuard, RequestState
 __all__ = ["GuardMiddleware"]
 
 _OFF = Mode.OFF
-_new = object.__new__
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -69,8 +68,8 @@ class GuardMiddleware:
             await app(scope, receive, send)
             return
         try:  # what HttpGuard.start does, inline: never raises, the request then passes as it is
-            state = _new(_Exchange)  # then __init__ as a method: calling the class would
-            state.__init__(  # type: ignore[misc]  # re-enter the interpreter from C (type_call)
+            state: _Exchange = _Exchange()
+            state.begin(
                 self.guard, scope.get("method"), scope.get("path"), _from_scope, _from_scope
             )
         except Exception as exc:

@@ -25,14 +25,11 @@ from typing import Any
 from shadowguard._config import Mode, settings
 from shadowguard._context import reset_request, set_request
 from shadowguard._faults import internal_error
-from shadowguard._http import HttpGuard, RequestState, request_path
+from shadowguard._http import STATUS_CODES, HttpGuard, RequestState, request_path
 
 __all__ = ["GuardMiddleware"]
 
 _OFF = Mode.OFF
-_new = object.__new__
-_IN_MEMORY = (list, tuple)
-"""Response types whose body is in memory: iterating them runs no code of the app's."""
 
 Environ = dict[str, Any]
 StartResponse = Callable[..., Callable[[bytes], object]]
@@ -79,8 +76,8 @@ class GuardMiddleware:
             if environ.get("SCRIPT_NAME"):
                 path = _joined(environ)
             declared = environ.get("CONTENT_LENGTH")
-            state = _new(Exchange)  # then __init__ as a method: calling the class would
-            state.__init__(  # type: ignore[misc]  # re-enter the interpreter from C (type_call)
+            state: Exchange = Exchange()
+            state.begin(
                 guard,
                 environ.get("REQUEST_METHOD"),
                 path,
@@ -112,9 +109,10 @@ class GuardMiddleware:
         if state.finished:
             return result
         if state.in_force.latency_ns is not None or state.needs_end():  # the body's end matters
-            if type(result) in _IN_MEMORY:
+            kind = type(result)
+            if kind is list or kind is tuple:
                 return InMemoryBody(state, result)  # type: ignore[arg-type]  # a list or tuple
-        elif type(result) in _IN_MEMORY or _is_file(environ, result):
+        elif type(result) is list or type(result) is tuple or _is_file(environ, result):
             state.finish()  # the body is in memory (or the server sends a file): nothing to time
             return result
         state.result = result
@@ -170,7 +168,25 @@ class Exchange(RequestState):
     def start_response(self, status: str, headers: Any, exc_info: Any = None) -> Any:
         """The ``start_response`` the app gets: the status is checked, then the server's called
         (``exc_info`` passed on only when given, as the app gave it)."""
-        self.response_start(status)
+        # The usual request, a status line seen before and under the error status, is checked
+        # here (RequestState.response_start, inline: one Python call less per request).
+        try:
+            code = STATUS_CODES[status]
+        except Exception:  # not seen before (or unhashable): response_start parses it
+            code = 0
+        threshold = self.in_force.error_status
+        if (
+            code
+            and (threshold is None or code < threshold)
+            and self.notes is None
+            and self.active
+            and not self.finished
+            and self.resolver is None
+        ):
+            self.response_started = True
+            self.status = code
+        else:
+            self.response_start(status)
         respond = self.respond  # an attribute, then a call (see GuardMiddleware.__call__)
         if exc_info is None:
             return respond(status, headers)
