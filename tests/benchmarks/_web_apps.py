@@ -7,7 +7,10 @@ wrapped by one middleware (a pure pass-through, shadowguard's, OpenTelemetry's).
 
 from __future__ import annotations
 
+import collections
+import contextvars
 import os
+import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -229,10 +232,94 @@ def tiny_wsgi_app(environ: dict[str, Any], start_response: Any) -> Iterable[byte
     return _Body()
 
 
+class WsgiFloor:
+    """A hand-written floor for a middleware of shadowguard's kind, and nothing more: the
+    request in a context variable around the app, each body chunk and ``close()``; a clock and
+    an in-flight count from entry to the body's end; the status line kept. What shadowguard's
+    middleware costs beyond it is the price of what it checks and reports."""
+
+    def __init__(self, app: Callable[..., Iterable[bytes]]) -> None:
+        self.app = app
+        self.request: contextvars.ContextVar[object] = contextvars.ContextVar("floor_request")
+        self.flight: collections.deque[None] = collections.deque()
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        exchange = _FloorExchange()
+        exchange.floor = self
+        exchange.respond = start_response
+        exchange.started = _clock()
+        exchange.ended = False
+        self.flight.append(None)
+        token = self.request.set(exchange)
+        try:
+            exchange.result = self.app(environ, exchange.start_response)
+        finally:
+            self.request.reset(token)
+        return exchange
+
+
+_FLOOR_END = object()
+_clock = time.perf_counter_ns
+
+
+class _FloorExchange:
+    """One request through ``WsgiFloor``: its ``start_response`` and the body it hands back."""
+
+    __slots__ = ("ended", "floor", "late", "respond", "result", "started", "status")
+
+    floor: WsgiFloor
+    late: bool
+    respond: Any
+    result: Iterable[bytes]
+    started: int
+    status: str
+    ended: bool
+
+    def start_response(self, status: str, headers: Any, exc_info: Any = None) -> Any:
+        self.status = status
+        return self.respond(status, headers)
+
+    def __iter__(self) -> Any:
+        request = self.floor.request
+        token = request.set(self)
+        try:
+            iterator = iter(self.result)
+            chunk = next(iterator, _FLOOR_END)
+        finally:
+            request.reset(token)
+        while chunk is not _FLOOR_END:
+            yield chunk
+            token = request.set(self)
+            try:
+                chunk = next(iterator, _FLOOR_END)
+            finally:
+                request.reset(token)
+        self.end()
+
+    def close(self) -> None:
+        close = getattr(self.result, "close", None)
+        if close is not None:
+            token = self.floor.request.set(self)
+            try:
+                close()
+            finally:
+                self.floor.request.reset(token)
+        self.end()
+
+    def end(self) -> None:
+        if not self.ended:
+            self.ended = True
+            self.floor.flight.pop()
+            self.late = _clock() - self.started > 250_000_000
+
+
 def tiny_wsgi(variant: str) -> Callable[..., Any]:
-    """``tiny_wsgi_app`` bare, or behind shadowguard's middleware as ``wsgi_app`` sets it up."""
+    """``tiny_wsgi_app`` bare, behind the hand-written floor, or behind shadowguard's
+    middleware as ``wsgi_app`` sets it up."""
     if variant == "bare":
         return tiny_wsgi_app
+    if variant == "floor":
+        return WsgiFloor(tiny_wsgi_app)
     if variant == "shadowguard":
         from shadowguard.wsgi import GuardMiddleware
 

@@ -47,6 +47,45 @@ def test_plot_sizes_writes_a_png(tmp_path: Path) -> None:
     assert "| shadowguard |" in printed
 
 
+def test_wsgi_cold_times_the_floor_and_shadowguard() -> None:
+    """``wsgi_cold.py`` prints the cold and warm cost of each variant, and shadowguard's beyond
+    the floor (a brief run: the figures mean nothing at this size)."""
+    out = run(str(HERE / "wsgi_cold.py"), "--requests", "20", "--rounds", "1")
+    for variant in ("bare", "floor", "shadowguard"):
+        assert f"| {variant} |" in out
+    assert "shadowguard beyond the floor: " in out
+
+
+def test_the_floor_middleware_keeps_the_request_and_closes_once() -> None:
+    """The floor is a fair one: the app sees its request context, the body passes unchanged,
+    the app's ``close()`` runs once and the in-flight count drains."""
+    sys.path.insert(0, str(HERE))
+    from _web_apps import WsgiFloor, wsgi_requests
+
+    seen: list[object] = []
+    closed: list[bool] = []
+
+    class Body:
+        def __iter__(self) -> object:
+            seen.append(floor.request.get(None))
+            yield b"x"
+
+        def close(self) -> None:
+            closed.append(floor.request.get(None) is not None)
+
+    def app(environ: dict[str, object], start_response: object) -> Body:
+        seen.append(floor.request.get(None))
+        start_response("200 OK", [])  # type: ignore[operator]
+        return Body()
+
+    floor = WsgiFloor(app)
+    wsgi_requests(floor, 3)
+    assert len(seen) == 6 and all(item is not None for item in seen)
+    assert closed == [True, True, True]
+    assert len(floor.flight) == 0
+    assert floor.request.get(None) is None
+
+
 def test_web_bench_report_gives_ratios_and_added_time() -> None:
     """The web report: medians, ratio to bare and time added per request, target verdict."""
     sys.path.insert(0, str(HERE))
