@@ -157,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
             print("\n(valgrind is not installed: no line counts)")
             return 0
         low, high = 100, 400
-        print("\n| variant | instructions/request | distinct cache lines/request |")
+        print("\n| variant | instructions/request | last-level misses/request (distinct lines) |")
         print("| --- | ---: | ---: |")
         base = lines("bare", low, high)
         print(f"| bare | {base[0]:,.0f} | {base[1]:,.0f} |")
