@@ -330,9 +330,10 @@ def test_error_status_default_and_per_route(clock: Clock) -> None:
 
 def test_every_status_is_checked_on_the_short_path_or_the_long_one() -> None:
     """Each ``503`` is reported (the second one goes the short path), a status outside
-    100..599 is checked too, and what is no status (a string, a list, none) reaches the
-    server untouched and reports nothing."""
-    statuses: list[Any] = [503, 503, 200, 999, "200", ["no"], None]
+    100..599 is checked too, a number equal to a code counts as that code, and what is no
+    status (a list, none, a bool, a fraction) reaches the server untouched and
+    reports nothing."""
+    statuses: list[Any] = [503, 503, 200, 999, "200", ["no"], None, True, 503.0, 500.5]
 
     def app_for(status: Any) -> Callable[..., Awaitable[None]]:
         async def app(scope: Any, receive: Any, send: Any) -> None:
@@ -345,7 +346,7 @@ def test_every_status_is_checked_on_the_short_path_or_the_long_one() -> None:
         for status in statuses:
             exchange = run(GuardMiddleware(app_for(status)), http_scope())
             assert exchange.sent[0]["status"] == status
-    assert [v.observed for v in seen] == ["503", "503", "999"]
+    assert [v.observed for v in seen] == ["503", "503", "999", "503"]  # 503.0 is 503
 
 
 def test_max_in_flight_counts_concurrent_requests() -> None:

@@ -134,6 +134,18 @@ def test_guarded_calls_carry_the_path_and_method(otel: Any) -> None:
     assert event["http.request.method"] == "PATCH"
 
 
+class _Liar(str):
+    """A path from a hostile server: it says it is short, and slicing it gives it back whole."""
+
+    __slots__ = ()
+
+    def __len__(self) -> int:
+        return 3
+
+    def __getitem__(self, index: Any) -> str:
+        return str(self)
+
+
 @pytest.mark.parametrize(
     ("extra", "expected"),
     [
@@ -142,6 +154,8 @@ def test_guarded_calls_carry_the_path_and_method(otel: Any) -> None:
         ({"PATH_INFO": b"/bytes"}, "/"),  # no str: no path
         ({"PATH_INFO": None}, "/"),
         ({"PATH_INFO": "/" + "x" * 5000}, "/" + "x" * 1023),  # cut: bounded telemetry
+        ({"PATH_INFO": _Liar("/" + "y" * 5000)}, "/" + "y" * 1023),  # its len() lies: cut too
+        ({"PATH_INFO": _Liar("/caf\xc3\xa9")}, "/café"),
     ],
 )
 def test_the_reported_path_is_decoded_and_bounded_when_read(

@@ -388,7 +388,9 @@ _MAX_STATUS_LINES = len(STATUS_CODES) + 256
 
 def _status_code(status: object) -> int | None:
     """The code of a WSGI status line (``"200 OK"``), or of an ASGI status outside 100..599;
-    ``None`` for what is no status (the app's mistake: the server answers it, not us)."""
+    ``None`` for what is no status (a bool, a fraction, words: the app's mistake, which the
+    server answers, not us). Numbers equal to an int code (``500.0``) are found by the
+    lookup before this is called."""
     if isinstance(status, str):
         words = status.split(None, 1)
         text = words[0] if words else ""
@@ -421,7 +423,11 @@ def request_path(value: object) -> str:
 
 
 def _path(value: object) -> str:
-    if not isinstance(value, str) or not value:
+    if not isinstance(value, str):
+        return "/"
+    if type(value) is not str:
+        value = str.__str__(value)  # a plain copy: a subclass's own len() or slicing may lie
+    if not value:
         return "/"
     if not value.startswith("/"):
         # An absolute-form request target (``GET http://user:secret@host/x``), passed on as the
@@ -526,7 +532,7 @@ class RequestState(RequestScope):
     ``settle``, ``release``, ``complete``). Only ``admit``, ``count_body`` and ``set_route``
     raise, in enforce mode and before the response started.
 
-    Slots, all set in ``__init__`` (``route`` and ``violations`` are the scope's; ``method``
+    Slots, all set in :meth:`begin` (``route`` and ``violations`` are the scope's; ``method``
     and ``path`` are normalised from ``raw_method`` and ``raw_path`` only when a report or a
     route reads them): on the request path reading a slot costs half what a class-level
     default does.
@@ -880,7 +886,7 @@ class RequestState(RequestScope):
         try:
             try:
                 code: int | None = STATUS_CODES[status]
-            except (KeyError, TypeError):  # a WSGI status line not seen before, or an odd one
+            except Exception:  # a WSGI status line not seen before, or an odd (hostile) one
                 code = _status_code(status)
             if code is None:
                 return  # no status at all: nothing to check

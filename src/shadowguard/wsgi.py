@@ -157,8 +157,11 @@ class Exchange(RequestState):
         """The request path as reported, PEP 3333's latin-1 string decoded as UTF-8 (read only
         when a report or a route needs it)."""
         raw = self.raw_path
-        if type(raw) is str and not raw.isascii():
-            raw = _decoded(raw)
+        if isinstance(raw, str):
+            if type(raw) is not str:
+                raw = str.__str__(raw)  # a plain copy: a subclass's own methods may lie
+            if not raw.isascii():
+                raw = _decoded(raw)
         return request_path(raw)
 
     @path.setter
