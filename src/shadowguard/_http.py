@@ -43,7 +43,6 @@ from shadowguard._violation import AssumptionViolation, Violation
 
 __all__ = [
     "OPTIONS",
-    "STATUS_CODES",
     "HttpGuard",
     "Limits",
     "Notes",
@@ -380,10 +379,10 @@ def _method_ok(pattern: _Pattern, method: str, get_ok: bool) -> bool:
     )
 
 
-STATUS_CODES: dict[object, int] = {code: code for code in range(100, 600)}
+_status_codes: dict[object, int] = {code: code for code in range(100, 600)}
 """Each status a response may start with, and its code: the ASGI ``int`` statuses, and the
 WSGI status lines seen so far (parsing a line costs more than looking it up)."""
-_MAX_STATUS_LINES = len(STATUS_CODES) + 256
+_MAX_STATUS_LINES = len(_status_codes) + 256
 
 
 def _status_code(status: object) -> int | None:
@@ -397,8 +396,8 @@ def _status_code(status: object) -> int | None:
         if not (text.isascii() and text.isdigit()):
             return None
         code = int(text)
-        if type(status) is str and len(STATUS_CODES) < _MAX_STATUS_LINES:
-            STATUS_CODES[status] = code  # a dict store is atomic: no lock needed
+        if type(status) is str and len(_status_codes) < _MAX_STATUS_LINES:
+            _status_codes[status] = code  # a dict store is atomic: no lock needed
         return code
     if isinstance(status, int) and not isinstance(status, bool):
         return int(status)
@@ -885,7 +884,7 @@ class RequestState(RequestScope):
             return
         try:
             try:
-                code: int | None = STATUS_CODES[status]
+                code: int | None = _status_codes[status]
             except Exception:  # a WSGI status line not seen before, or an odd (hostile) one
                 code = _status_code(status)
             if code is None:

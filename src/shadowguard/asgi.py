@@ -25,7 +25,7 @@ from typing import Any
 from shadowguard._config import Mode, settings
 from shadowguard._context import reset_request, set_request
 from shadowguard._faults import internal_error
-from shadowguard._http import STATUS_CODES, HttpGuard, RequestState
+from shadowguard._http import HttpGuard, RequestState
 
 __all__ = ["GuardMiddleware"]
 
@@ -169,26 +169,7 @@ class _Exchange(RequestState):
                 # ends the server span as soon as it is sent.
                 self.body_done()
         elif kind == "http.response.start":
-            # The usual response, a status under the error status with no route table to
-            # consult, is checked here (RequestState.response_start, inline: a call less).
-            status = message.get("status")
-            try:
-                code = STATUS_CODES[status]
-            except Exception:  # an odd status (or unhashable): response_start sorts it out
-                code = 0
-            threshold = self.in_force.error_status
-            if (
-                code
-                and (threshold is None or code < threshold)
-                and self.notes is None
-                and self.active
-                and not self.finished
-                and not self.guard.patterns
-            ):
-                self.response_started = True
-                self.status = code
-            else:
-                self.response_start(status)
+            self.response_start(message.get("status"))
         elif kind == "http.response.pathsend":
             self.body_done()
         server_send = self.server_send  # an attribute, then a call: that one is specialised

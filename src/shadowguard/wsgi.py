@@ -25,7 +25,7 @@ from typing import Any
 from shadowguard._config import Mode, settings
 from shadowguard._context import reset_request, set_request
 from shadowguard._faults import internal_error
-from shadowguard._http import STATUS_CODES, HttpGuard, RequestState, request_path
+from shadowguard._http import HttpGuard, RequestState, request_path
 
 __all__ = ["GuardMiddleware"]
 
@@ -108,11 +108,11 @@ class GuardMiddleware:
             reset_request(token)
         if state.finished:
             return result
+        kind = type(result)
         if state.in_force.latency_ns is not None or state.needs_end():  # the body's end matters
-            kind = type(result)
             if kind is list or kind is tuple:
                 return InMemoryBody(state, result)  # type: ignore[arg-type]  # a list or tuple
-        elif type(result) is list or type(result) is tuple or _is_file(environ, result):
+        elif kind is list or kind is tuple or _is_file(environ, result):
             state.finish()  # the body is in memory (or the server sends a file): nothing to time
             return result
         state.result = result
@@ -157,11 +157,8 @@ class Exchange(RequestState):
         """The request path as reported, PEP 3333's latin-1 string decoded as UTF-8 (read only
         when a report or a route needs it)."""
         raw = self.raw_path
-        if isinstance(raw, str):
-            if type(raw) is not str:
-                raw = str.__str__(raw)  # a plain copy: a subclass's own methods may lie
-            if not raw.isascii():
-                raw = _decoded(raw)
+        if isinstance(raw, str) and not str.isascii(raw):  # str's own: a subclass's may lie
+            raw = _decoded(str.__str__(raw))  # a plain copy, decoded (request_path copies the rest)
         return request_path(raw)
 
     @path.setter
@@ -171,25 +168,7 @@ class Exchange(RequestState):
     def start_response(self, status: str, headers: Any, exc_info: Any = None) -> Any:
         """The ``start_response`` the app gets: the status is checked, then the server's called
         (``exc_info`` passed on only when given, as the app gave it)."""
-        # The usual request, a status line seen before and under the error status, is checked
-        # here (RequestState.response_start, inline: one Python call less per request).
-        try:
-            code = STATUS_CODES[status]
-        except Exception:  # not seen before (or unhashable): response_start parses it
-            code = 0
-        threshold = self.in_force.error_status
-        if (
-            code
-            and (threshold is None or code < threshold)
-            and self.notes is None
-            and self.active
-            and not self.finished
-            and self.resolver is None
-        ):
-            self.response_started = True
-            self.status = code
-        else:
-            self.response_start(status)
+        self.response_start(status)
         respond = self.respond  # an attribute, then a call (see GuardMiddleware.__call__)
         if exc_info is None:
             return respond(status, headers)
