@@ -328,8 +328,8 @@ def test_error_status_default_and_per_route(clock: Clock) -> None:
     ]
 
 
-def test_every_status_is_checked_on_the_short_path_or_the_long_one() -> None:
-    """Each ``503`` is reported (the second one goes the short path), a status outside
+def test_every_status_is_checked_whether_looked_up_or_parsed() -> None:
+    """Each ``503`` is reported (a code found by one lookup), a status outside
     100..599 is checked too, a number equal to a code counts as that code, and what is no
     status (a list, none, a bool, a fraction) reaches the server untouched and
     reports nothing."""

@@ -276,7 +276,7 @@ def test_error_status_is_checked_on_start_response() -> None:
 
 
 def test_a_status_line_seen_before_is_checked_as_the_first_time() -> None:
-    """The second ``503`` (a line known by then, checked on the short path) is reported too;
+    """The second ``503`` (a line known by then, found by one lookup) is reported too;
     odd statuses (unhashable, no number) reach the server as the app gave them."""
     statuses: list[Any] = ["503 Busy", "503 Busy", "200 OK", ["not", "a", "status"], "abc"]
 
