@@ -16,6 +16,11 @@ from typing import Any
 
 ASGI_VARIANTS = ("bare", "pass-through", "shadowguard", "shadowguard-fastapi", "otel")
 WSGI_VARIANTS = ("bare", "pass-through", "shadowguard", "shadowguard-flask", "otel")
+ASGI_EXTRA = ("floor",)
+WSGI_EXTRA = ("floor",)
+"""Variants run only when ``--variants`` names them: ``floor`` is a hand-written floor middleware
+(:class:`AsgiFloor`, :class:`WsgiFloor`), what any middleware doing shadowguard's work costs at
+least."""
 
 SG_OPTIONS: dict[str, Any] = {"latency_ms": 250, "max_in_flight": 64}
 """shadowguard's request assumptions in every benchmark app: a latency budget and an in-flight
@@ -30,6 +35,63 @@ class AsgiPassThrough:
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         await self.app(scope, receive, send)
+
+
+class AsgiFloor:
+    """A hand-written floor for an ASGI middleware of shadowguard's kind, and nothing more: the
+    request in a context variable around the app, a clock and an in-flight count from entry to
+    the body's last chunk, the status kept (see :class:`WsgiFloor`)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.request: contextvars.ContextVar[object] = contextvars.ContextVar("floor_request")
+        self.flight: collections.deque[None] = collections.deque()
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        app = self.app
+        if scope["type"] != "http":
+            await app(scope, receive, send)
+            return
+        exchange = _AsgiFloorExchange()
+        exchange.floor = self
+        exchange.server_send = send
+        exchange.started = _clock()
+        exchange.ended = False
+        self.flight.append(None)
+        token = self.request.set(exchange)
+        try:
+            await app(scope, receive, exchange.send)
+        finally:
+            exchange.end()
+            self.request.reset(token)
+
+
+class _AsgiFloorExchange:
+    """One request through ``AsgiFloor``: the ``send`` the app gets."""
+
+    __slots__ = ("ended", "floor", "late", "server_send", "started", "status")
+
+    floor: AsgiFloor
+    late: bool
+    server_send: Any
+    started: int
+    status: object
+    ended: bool
+
+    async def send(self, message: Any) -> None:
+        kind = message["type"]
+        if kind == "http.response.body":
+            if not message.get("more_body", False):
+                self.end()
+        elif kind == "http.response.start":
+            self.status = message["status"]
+        await self.server_send(message)
+
+    def end(self) -> None:
+        if not self.ended:
+            self.ended = True
+            self.floor.flight.pop()
+            self.late = _clock() - self.started > 250_000_000
 
 
 class WsgiPassThrough:
@@ -82,6 +144,8 @@ def asgi_app(variant: str) -> Callable[..., Any]:
         return app  # type: ignore[no-any-return]
     if variant == "pass-through":
         return AsgiPassThrough(app)
+    if variant == "floor":
+        return AsgiFloor(app)
     if variant == "shadowguard":
         from shadowguard.asgi import GuardMiddleware
 
@@ -110,6 +174,8 @@ def wsgi_app(variant: str) -> Callable[..., Any]:
 
     if variant == "pass-through":
         app.wsgi_app = WsgiPassThrough(app.wsgi_app)  # type: ignore[method-assign]
+    elif variant == "floor":
+        app.wsgi_app = WsgiFloor(app.wsgi_app)  # type: ignore[method-assign]
     elif variant == "shadowguard":
         from shadowguard.wsgi import GuardMiddleware
 

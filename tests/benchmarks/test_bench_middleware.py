@@ -11,7 +11,9 @@ from typing import Any
 
 import pytest
 from _web_apps import (
+    ASGI_EXTRA,
     ASGI_VARIANTS,
+    WSGI_EXTRA,
     WSGI_VARIANTS,
     asgi_app,
     asgi_requests,
@@ -28,9 +30,9 @@ BATCH = 20
 
 
 @pytest.mark.benchmark(group="6 ASGI middleware (20 requests)")
-@pytest.mark.parametrize("variant", ASGI_VARIANTS)
+@pytest.mark.parametrize("variant", [*ASGI_VARIANTS, *ASGI_EXTRA])
 def test_asgi(benchmark: Any, variant: str) -> None:
-    """FastAPI ``GET /hello``, bare and behind each middleware."""
+    """FastAPI ``GET /hello``, bare and behind each middleware (and the hand-written floor)."""
     app = asgi_app(variant)
     loop = asyncio.new_event_loop()
     try:
@@ -40,9 +42,9 @@ def test_asgi(benchmark: Any, variant: str) -> None:
 
 
 @pytest.mark.benchmark(group="6 WSGI middleware (20 requests)")
-@pytest.mark.parametrize("variant", WSGI_VARIANTS)
+@pytest.mark.parametrize("variant", [*WSGI_VARIANTS, *WSGI_EXTRA])
 def test_wsgi(benchmark: Any, variant: str) -> None:
-    """Flask ``GET /hello``, bare and behind each middleware."""
+    """Flask ``GET /hello``, bare and behind each middleware (and the hand-written floor)."""
     app = wsgi_app(variant)
     benchmark(wsgi_requests, app, BATCH)
 

@@ -86,6 +86,43 @@ def test_the_floor_middleware_keeps_the_request_and_closes_once() -> None:
     assert floor.request.get(None) is None
 
 
+def test_the_asgi_floor_keeps_the_request_and_ends_at_the_last_chunk() -> None:
+    """The ASGI floor is a fair one too: the app sees its request context, the messages pass
+    unchanged, the status is kept, the clock stops at the last chunk and the count drains;
+    other scopes pass untouched."""
+    import asyncio
+
+    sys.path.insert(0, str(HERE))
+    from _web_apps import AsgiFloor
+
+    seen: list[object] = []
+    sent: list[dict[str, object]] = []
+    flights: list[int] = []
+
+    async def app(scope: dict[str, object], receive: object, send: object) -> None:
+        seen.append(floor.request.get(None))
+        await send({"type": "http.response.start", "status": 201})  # type: ignore[operator]
+        await send({"type": "http.response.body", "body": b"a", "more_body": True})  # type: ignore[operator]
+        flights.append(len(floor.flight))
+        await send({"type": "http.response.body", "body": b"b"})  # type: ignore[operator]
+        flights.append(len(floor.flight))
+
+    async def send(message: dict[str, object]) -> None:
+        sent.append(message)
+
+    async def receive() -> dict[str, object]:
+        return {"type": "http.request"}
+
+    floor = AsgiFloor(app)
+    asyncio.run(floor({"type": "http"}, receive, send))
+    asyncio.run(floor({"type": "lifespan"}, receive, send))
+    assert seen[0] is not None and seen[0].status == 201 and not seen[0].late  # type: ignore[attr-defined]
+    assert seen[1] is None
+    assert [message.get("body") for message in sent] == [None, b"a", b"b"] * 2
+    assert flights == [1, 0, 0, 0]
+    assert floor.request.get(None) is None
+
+
 def test_web_bench_report_gives_ratios_and_added_time() -> None:
     """The web report: medians, ratio to bare and time added per request, target verdict."""
     sys.path.insert(0, str(HERE))
@@ -103,3 +140,38 @@ def test_web_bench_report_gives_ratios_and_added_time() -> None:
     assert "| shadowguard | 1,034 | 990 .. 1,078 | 0.985 | 97 | 0.979 | +2.0 |" in text
     assert "**0.985** of the bare app's req/s and **0.979**" in text
     assert "(target ≥ 0.95: met)" in text
+
+
+def test_web_bench_report_gives_the_ratios_standard_error() -> None:
+    """With enough rounds the verdict carries the standard error of the median ratio: the
+    per-round ratios' interquartile range / 1.349 * 1.2533 / sqrt(rounds)."""
+    sys.path.insert(0, str(HERE))
+    from web_bench import Server, report
+
+    bare = Server("bare", 0, None, Path("/dev/null"))  # type: ignore[arg-type]
+    guarded = Server("shadowguard", 0, None, Path("/dev/null"))  # type: ignore[arg-type]
+    bare.rps = [1000.0] * 16
+    guarded.rps = [1000.0 * (0.90 + 0.01 * (i % 8)) for i in range(16)]  # 0.90 .. 0.97
+    bare.cpu_us = guarded.cpu_us = [100.0] * 16
+    text = report("asgi", [bare, guarded])
+    # quartiles of 0.90..0.97 (each twice), n=16: 0.9125 and 0.9575; (0.045/1.349)*1.2533/4
+    assert "**0.935** ± 0.010 of the bare app's req/s" in text
+    assert "standard error of the median" in text
+
+
+def test_web_bench_runs_the_floor_only_when_asked() -> None:
+    """``--variants`` may name the hand-written floors (not run by default), placed after the
+    pass-through; bare is always measured."""
+    import argparse
+
+    sys.path.insert(0, str(HERE))
+    from web_bench import _selected
+
+    def chosen(only: str, variants: str | None) -> list[tuple[str, tuple[str, ...]]]:
+        return _selected(argparse.Namespace(only=only, variants=variants))
+
+    assert "floor" not in chosen("wsgi", None)[0][1]
+    assert chosen("wsgi", "shadowguard,floor,pass-through") == [
+        ("wsgi", ("bare", "pass-through", "floor", "shadowguard"))
+    ]
+    assert chosen("asgi", "floor,shadowguard") == [("asgi", ("bare", "floor", "shadowguard"))]

@@ -1,19 +1,29 @@
 """Requests per second of a hello app, bare and behind each middleware, measured with wrk.
 
-    python tests/benchmarks/web_bench.py                  # ASGI and WSGI, ~7 minutes
-    python tests/benchmarks/web_bench.py --only asgi --duration 3 --rounds 3
+    python tests/benchmarks/web_bench.py                  # ASGI and WSGI, ~10 minutes
+    python tests/benchmarks/web_bench.py --only wsgi --rounds 120 \
+        --variants pass-through,floor,shadowguard         # with the floor, ~10 minutes
+    python tests/benchmarks/web_bench.py --only asgi --rounds 3
     python tests/benchmarks/web_bench.py --instructions  # under valgrind: no noise, ~20 minutes
 
 FastAPI on uvicorn and Flask on gunicorn (one sync worker) serve ``GET /hello`` on 127.0.0.1,
 one server per variant (bare, a pure pass-through middleware, shadowguard's middleware and its
 framework adapter, OpenTelemetry's middleware with an SDK exporting in batches to nowhere).
-``wrk`` (Debian package ``wrk``) loads them in turn, round after round, in rotating order; the
+``wrk`` (Debian package ``wrk``) loads them in turn, round after round, in a shuffled order; the
 table gives medians, the ratio to the bare app (median of per-round ratios) and the server's
 CPU time per request (user + system, read from the server's own processes around each run): on
 a shared machine throughput swings with the neighbours' load, CPU time per request much less,
 and for a one-process server the two ratios agree. The spread of the per-round CPU ratios
 (interquartile range, under the table) says how far a ratio can be trusted: the pass-through
-middleware, which cannot be faster than the bare app, is the control.
+middleware, which cannot be faster than the bare app, is the control. From that spread comes the
+standard error given with shadowguard's ratio. ``--variants`` may add ``floor``, a hand-written
+middleware doing the least of shadowguard's work (context, clock, in-flight count, status):
+what any middleware of its kind costs at least.
+
+Runs are short (one second) and many: the machine's speed drifts over seconds (successive
+runs of one server correlate), so ratios of runs close in time carry less of the drift. Two
+identical bare servers measured this way (an A/A test, 7 December) differed by 0.5% over
+120 one-second rounds, by 1.8% over 30 four-second ones.
 
 Where the machine has two CPUs or more (and ``taskset``, util-linux), the servers are pinned to
 one and wrk to another: neither then migrates, nor competes with the other for a core.
@@ -34,6 +44,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import random
 import re
 import shutil
 import signal
@@ -51,7 +62,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from _harness import now, table  # noqa: E402
-from _web_apps import ASGI_VARIANTS, WSGI_VARIANTS  # noqa: E402
+from _web_apps import ASGI_EXTRA, ASGI_VARIANTS, WSGI_EXTRA, WSGI_VARIANTS  # noqa: E402
 
 TARGETS = {"asgi": 0.95, "wsgi": 0.97}
 
@@ -190,8 +201,7 @@ def bench(kind: str, variants: tuple[str, ...], args: argparse.Namespace, logs: 
         for server in servers:  # warm up: imports done, caches filled, JIT-less but warm
             wrk(server.url, 1, args.connections)
         for r in range(args.rounds):
-            shift = r % len(servers)
-            for server in servers[shift:] + servers[:shift]:
+            for server in round_order(servers, r):
                 before = server_cpu(server)
                 rps, served = wrk(server.url, args.duration, args.connections)
                 server.rps.append(rps)
@@ -205,6 +215,16 @@ def bench(kind: str, variants: tuple[str, ...], args: argparse.Namespace, logs: 
         for server in servers:
             stop(server)
     return report(kind, servers)
+
+
+def round_order(servers: list[Server], round_: int) -> list[Server]:
+    """The servers in the order round ``round_`` loads them: shuffled, the same way for a given
+    round in every run. A rotation would leave each server always after the same one, and a
+    server still winding down its run (closing connections, a batch exporter's thread) slows
+    the next one on its CPU: every variant gets every neighbour in turn instead."""
+    order = list(servers)
+    random.Random(round_).shuffle(order)
+    return order
 
 
 # -- instructions per request (--instructions) --------------------------------------------------
@@ -327,17 +347,18 @@ def report(kind: str, servers: list[Server]) -> str:
     ratios: dict[str, float] = {}
     cpu_ratios: dict[str, float] = {}
     spreads: dict[str, str] = {}
+    errors: dict[str, str] = {}
     for server in servers:
         median = statistics.median(server.rps)
         cpu = statistics.median(server.cpu_us or [0.0])
-        ratios[server.variant] = statistics.median(
-            a / b for a, b in zip(server.rps, bare.rps, strict=True)
-        )
+        rps_per_round = [a / b for a, b in zip(server.rps, bare.rps, strict=True)]
+        ratios[server.variant] = statistics.median(rps_per_round)
         per_round = [b / a if a else 1.0 for a, b in zip(server.cpu_us, bare.cpu_us, strict=True)]
         cpu_ratios[server.variant] = (
             statistics.median(per_round) if per_round else ratios[server.variant]
         )
         spreads[server.variant] = _spread(per_round) if server is not bare else ""
+        errors[server.variant] = _error(rps_per_round)
         added[server.variant] = cpu - bare_cpu
         rows.append(
             [
@@ -364,9 +385,15 @@ def report(kind: str, servers: list[Server]) -> str:
     if max(sg, sg_cpu) >= goal > min(sg, sg_cpu):
         verdict = "met by one measure only"
     lines.append(
-        f"\nshadowguard keeps **{sg:.3f}** of the bare app's req/s and **{sg_cpu:.3f}** by server "
-        f"CPU per request (target ≥ {goal}: {verdict})."
+        f"\nshadowguard keeps **{sg:.3f}**{errors['shadowguard']} of the bare app's req/s and "
+        f"**{sg_cpu:.3f}** by server CPU per request (target ≥ {goal}: {verdict})."
     )
+    if errors["shadowguard"]:
+        lines.append(
+            "(± the standard error of the median of per-round ratios, from their spread: "
+            "the ratio the machine would give over many rounds lies within twice that of this "
+            "one about 19 times in 20, as far as rounds are independent.)"
+        )
     if "otel" in added and added["shadowguard"] > 0:
         lines.append(
             f"OpenTelemetry's middleware adds {added['otel'] / added['shadowguard']:.0f}x the "
@@ -383,6 +410,16 @@ def _spread(values: list[float]) -> str:
         return f"{min(values):.3f} .. {max(values):.3f}" if values else ""
     q1, _, q3 = statistics.quantiles(values, n=4)
     return f"{q1:.3f} .. {q3:.3f}"
+
+
+def _error(ratios: list[float]) -> str:
+    """`` ± `` the standard error of the median of ``ratios``, estimated from their
+    interquartile range (robust to the odd round a neighbour spoiled); empty under 8 rounds."""
+    if len(ratios) < 8:
+        return ""
+    q1, _, q3 = statistics.quantiles(ratios, n=4)
+    sigma = (q3 - q1) / 1.349  # the IQR of a normal distribution is 1.349 sigma
+    return f" ± {1.2533 * sigma / len(ratios) ** 0.5:.3f}"  # the median's SE: 1.2533 s/sqrt(n)
 
 
 def versions() -> str:
@@ -402,8 +439,10 @@ def versions() -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--only", default="asgi,wsgi", help="asgi, wsgi or both")
-    parser.add_argument("--duration", type=float, default=4.0, help="seconds per wrk run")
-    parser.add_argument("--rounds", type=int, default=7, help="alternating rounds")
+    parser.add_argument(
+        "--duration", type=float, default=1.0, help="seconds per wrk run (whole seconds)"
+    )
+    parser.add_argument("--rounds", type=int, default=40, help="alternating rounds")
     parser.add_argument("--connections", type=int, default=16, help="wrk connections")
     parser.add_argument("--variants", default=None, help="comma-separated subset (with bare)")
     parser.add_argument("--logs", default=None, help="directory for the servers' output")
@@ -452,10 +491,13 @@ def _selected(args: argparse.Namespace) -> list[tuple[str, tuple[str, ...]]]:
     """Each kind asked for (``--only``) with its variants (``--variants``, bare always)."""
     selected = []
     for kind in [k.strip() for k in args.only.split(",") if k.strip()]:
-        variants = ASGI_VARIANTS if kind == "asgi" else WSGI_VARIANTS
-        if args.variants:
+        variants, extra = (
+            (ASGI_VARIANTS, ASGI_EXTRA) if kind == "asgi" else (WSGI_VARIANTS, WSGI_EXTRA)
+        )
+        if args.variants:  # the extra variants (the floor) after the pass-through
             wanted = {"bare", *args.variants.split(",")}
-            variants = tuple(v for v in variants if v in wanted)
+            known = (*variants[:2], *extra, *variants[2:])
+            variants = tuple(v for v in known if v in wanted)
         selected.append((kind, variants))
     return selected
 
