@@ -37,15 +37,41 @@ class AsgiPassThrough:
         await self.app(scope, receive, send)
 
 
-class AsgiFloor:
-    """A hand-written floor for an ASGI middleware of shadowguard's kind, and nothing more: the
-    request in a context variable around the app, a clock and an in-flight count from entry to
-    the body's last chunk, the status kept (see :class:`WsgiFloor`)."""
+_clock = time.perf_counter_ns
+
+
+class _Floor:
+    """What both hand-written floors keep: the app, the request's context variable and the
+    requests in flight."""
 
     def __init__(self, app: Any) -> None:
         self.app = app
         self.request: contextvars.ContextVar[object] = contextvars.ContextVar("floor_request")
         self.flight: collections.deque[None] = collections.deque()
+
+
+class _FloorEnd:
+    """The end of a request through a floor (once): out of the in-flight count, the clock
+    read against the latency budget."""
+
+    __slots__ = ("ended", "floor", "late", "started")
+
+    floor: _Floor
+    ended: bool
+    late: bool
+    started: int
+
+    def end(self) -> None:
+        if not self.ended:
+            self.ended = True
+            self.floor.flight.pop()
+            self.late = _clock() - self.started > 250_000_000
+
+
+class AsgiFloor(_Floor):
+    """A hand-written floor for an ASGI middleware of shadowguard's kind, and nothing more: the
+    request in a context variable around the app, a clock and an in-flight count from entry to
+    the body's last chunk, the status kept (see :class:`WsgiFloor`)."""
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         app = self.app
@@ -66,17 +92,14 @@ class AsgiFloor:
             self.request.reset(token)
 
 
-class _AsgiFloorExchange:
+class _AsgiFloorExchange(_FloorEnd):
     """One request through ``AsgiFloor``: the ``send`` the app gets."""
 
-    __slots__ = ("ended", "floor", "late", "server_send", "started", "status")
+    __slots__ = ("server_send", "status")
 
     floor: AsgiFloor
-    late: bool
     server_send: Any
-    started: int
     status: object
-    ended: bool
 
     async def send(self, message: Any) -> None:
         kind = message["type"]
@@ -86,12 +109,6 @@ class _AsgiFloorExchange:
         elif kind == "http.response.start":
             self.status = message["status"]
         await self.server_send(message)
-
-    def end(self) -> None:
-        if not self.ended:
-            self.ended = True
-            self.floor.flight.pop()
-            self.late = _clock() - self.started > 250_000_000
 
 
 class WsgiPassThrough:
@@ -298,16 +315,11 @@ def tiny_wsgi_app(environ: dict[str, Any], start_response: Any) -> Iterable[byte
     return _Body()
 
 
-class WsgiFloor:
+class WsgiFloor(_Floor):
     """A hand-written floor for a middleware of shadowguard's kind, and nothing more: the
     request in a context variable around the app, each body chunk and ``close()``; a clock and
     an in-flight count from entry to the body's end; the status line kept. What shadowguard's
     middleware costs beyond it is the price of what it checks and reports."""
-
-    def __init__(self, app: Callable[..., Iterable[bytes]]) -> None:
-        self.app = app
-        self.request: contextvars.ContextVar[object] = contextvars.ContextVar("floor_request")
-        self.flight: collections.deque[None] = collections.deque()
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
         exchange = _FloorExchange()
@@ -325,21 +337,17 @@ class WsgiFloor:
 
 
 _FLOOR_END = object()
-_clock = time.perf_counter_ns
 
 
-class _FloorExchange:
+class _FloorExchange(_FloorEnd):
     """One request through ``WsgiFloor``: its ``start_response`` and the body it hands back."""
 
-    __slots__ = ("ended", "floor", "late", "respond", "result", "started", "status")
+    __slots__ = ("respond", "result", "status")
 
     floor: WsgiFloor
-    late: bool
     respond: Any
     result: Iterable[bytes]
-    started: int
     status: str
-    ended: bool
 
     def start_response(self, status: str, headers: Any, exc_info: Any = None) -> Any:
         self.status = status
@@ -371,12 +379,6 @@ class _FloorExchange:
             finally:
                 self.floor.request.reset(token)
         self.end()
-
-    def end(self) -> None:
-        if not self.ended:
-            self.ended = True
-            self.floor.flight.pop()
-            self.late = _clock() - self.started > 250_000_000
 
 
 def tiny_wsgi(variant: str) -> Callable[..., Any]:
