@@ -159,6 +159,47 @@ def test_web_bench_report_gives_the_ratios_standard_error() -> None:
     assert "standard error of the median" in text
 
 
+def test_web_bench_restarts_the_servers_every_so_many_rounds() -> None:
+    """Rounds are split among successive server processes, ``per_process`` each; a remainder
+    under half a set joins the last set rather than getting a process of its own."""
+    sys.path.insert(0, str(HERE))
+    from web_bench import process_plan
+
+    assert process_plan(240, 20) == [(g, 20 * g, 20 * g + 20) for g in range(12)]
+    assert process_plan(40, 20) == [(0, 0, 20), (1, 20, 40)]
+    assert process_plan(15, 20) == [(0, 0, 15)]
+    assert process_plan(45, 20) == [(0, 0, 20), (1, 20, 45)]  # 5 left over: joins the last
+    assert process_plan(50, 20) == [(0, 0, 20), (1, 20, 40), (2, 40, 50)]
+    assert process_plan(3, 0) == [(0, 0, 1), (1, 1, 2), (2, 2, 3)]  # at least one round each
+
+
+def test_web_bench_error_counts_each_processs_luck_once() -> None:
+    """Processes whose median ratios disagree widen the standard error beyond what the
+    rounds' spread says; processes that agree leave the rounds' error as it is."""
+    sys.path.insert(0, str(HERE))
+    from web_bench import Server, _error, report
+
+    alternating = [0.95 + 0.01 * (i % 2) for i in range(40)]  # 0.95, 0.96, ...
+    agree = [i // 10 for i in range(40)]  # four processes, each 0.95 and 0.96 alike
+    rounds_only = _error(alternating)
+    assert _error(alternating, agree) == rounds_only == " ± 0.001"
+    # four processes, each steady, at 0.93, 0.95, 0.97 and 0.99: stdev 0.0258 / 2
+    stepped = [0.93 + 0.02 * (i // 10) for i in range(40)]
+    assert _error(stepped) == " ± 0.007"  # IQR 0.935 .. 0.985: 0.05 / 1.349 * 1.2533 / sqrt(40)
+    assert _error(stepped, agree) == " ± 0.013"
+    assert _error(stepped, [0] * 20 + [1] * 20) == " ± 0.007"  # two processes: too few to tell
+
+    bare = Server("bare", 0, None, Path("/dev/null"))  # type: ignore[arg-type]
+    guarded = Server("shadowguard", 0, None, Path("/dev/null"))  # type: ignore[arg-type]
+    bare.rps = [1000.0] * 40
+    guarded.rps = [1000.0 * ratio for ratio in stepped]
+    bare.cpu_us = guarded.cpu_us = [100.0] * 40
+    bare.generation = guarded.generation = agree
+    text = report("asgi", [bare, guarded])
+    assert "**0.960** ± 0.013 of the bare app's req/s" in text
+    assert "its 4 processes (req/s, median of its rounds): 0.930, 0.950, 0.970, 0.990" in text
+
+
 def test_web_bench_runs_the_floor_only_when_asked() -> None:
     """``--variants`` may name the hand-written floors (not run by default), placed after the
     pass-through; bare is always measured."""

@@ -25,6 +25,14 @@ runs of one server correlate), so ratios of runs close in time carry less of the
 identical bare servers measured this way (an A/A test, 7 December) differed by 0.5% over
 120 one-second rounds, by 1.8% over 30 four-second ones.
 
+Each process is also fast or slow in its own way, for as long as it lives: where its memory
+landed (address space randomisation), its hash seed, which cache sets its hot objects share.
+Rounds do not average that out, so the servers are restarted, all of them, every
+``--rounds-per-process`` rounds (20 by default, as pyperf runs a benchmark in 20 processes):
+a long run then measures each variant in many processes. Its standard error is the larger of
+the rounds' (above) and the one the processes' own median ratios give (from their spread, once
+there are four processes or more), so a run whose processes disagree says so.
+
 Where the machine has two CPUs or more (and ``taskset``, util-linux), the servers are pinned to
 one and wrk to another: neither then migrates, nor competes with the other for a core.
 
@@ -95,6 +103,8 @@ class Server:
     log: Path
     rps: list[float] = field(default_factory=list)
     cpu_us: list[float] = field(default_factory=list)
+    generation: list[int] = field(default_factory=list)
+    """For each round, which of the variant's successive processes served it (0 first)."""
 
     @property
     def url(self) -> str:
@@ -194,27 +204,56 @@ def wrk(url: str, seconds: float, connections: int) -> tuple[float, int]:
 
 
 def bench(kind: str, variants: tuple[str, ...], args: argparse.Namespace, logs: Path) -> str:
-    servers = [start(kind, variant, logs) for variant in variants]
+    """The report of ``args.rounds`` shuffled rounds over ``variants``, the servers started
+    afresh every ``args.rounds_per_process`` rounds (see the module's docstring)."""
+    servers: list[Server] = []
     try:
-        for server in servers:
-            wait_ready(server)
-        for server in servers:  # warm up: imports done, caches filled, JIT-less but warm
-            wrk(server.url, 1, args.connections)
-        for r in range(args.rounds):
-            for server in round_order(servers, r):
-                before = server_cpu(server)
-                rps, served = wrk(server.url, args.duration, args.connections)
-                server.rps.append(rps)
-                server.cpu_us.append((server_cpu(server) - before) * 1e6 / max(served, 1))
-                print(
-                    f"  {kind} round {r + 1}: {server.variant} {server.rps[-1]:,.0f} req/s",
-                    file=sys.stderr,
-                    flush=True,
-                )
+        for generation, first, last in process_plan(args.rounds, args.rounds_per_process):
+            if servers:
+                for server in servers:
+                    stop(server)
+                servers = [renew(server, kind, logs) for server in servers]
+            else:
+                servers = [start(kind, variant, logs) for variant in variants]
+            for server in servers:
+                wait_ready(server)
+            for server in servers:  # warm up: imports done, caches filled, JIT-less but warm
+                wrk(server.url, 1, args.connections)
+            for r in range(first, last):
+                for server in round_order(servers, r):
+                    before = server_cpu(server)
+                    rps, served = wrk(server.url, args.duration, args.connections)
+                    server.rps.append(rps)
+                    server.cpu_us.append((server_cpu(server) - before) * 1e6 / max(served, 1))
+                    server.generation.append(generation)
+                    print(
+                        f"  {kind} round {r + 1}: {server.variant} {server.rps[-1]:,.0f} req/s",
+                        file=sys.stderr,
+                        flush=True,
+                    )
     finally:
         for server in servers:
             stop(server)
     return report(kind, servers)
+
+
+def process_plan(rounds: int, per_process: int) -> list[tuple[int, int, int]]:
+    """``(generation, first round, end)`` for each set of server processes: ``per_process``
+    rounds each (at least one), the last set taking what is left over as well when that is
+    under half a set (a process measured for two rounds would add its luck, not a figure)."""
+    per_process = max(1, per_process)
+    starts = list(range(0, rounds, per_process))
+    if len(starts) > 1 and rounds - starts[-1] < per_process / 2:
+        starts.pop()
+    ends = [*starts[1:], rounds]
+    return [(generation, a, b) for generation, (a, b) in enumerate(zip(starts, ends, strict=True))]
+
+
+def renew(server: Server, kind: str, logs: Path) -> Server:
+    """``server``'s variant in a new process (the old one stopped), its figures kept."""
+    fresh = start(kind, server.variant, logs)
+    server.port, server.process, server.log = fresh.port, fresh.process, fresh.log
+    return server
 
 
 def round_order(servers: list[Server], round_: int) -> list[Server]:
@@ -358,7 +397,7 @@ def report(kind: str, servers: list[Server]) -> str:
             statistics.median(per_round) if per_round else ratios[server.variant]
         )
         spreads[server.variant] = _spread(per_round) if server is not bare else ""
-        errors[server.variant] = _error(rps_per_round)
+        errors[server.variant] = _error(rps_per_round, server.generation)
         added[server.variant] = cpu - bare_cpu
         rows.append(
             [
@@ -390,9 +429,19 @@ def report(kind: str, servers: list[Server]) -> str:
     )
     if errors["shadowguard"]:
         lines.append(
-            "(± the standard error of the median of per-round ratios, from their spread: "
-            "the ratio the machine would give over many rounds lies within twice that of this "
-            "one about 19 times in 20, as far as rounds are independent.)"
+            "(± the standard error of the median of per-round ratios, from their spread, or "
+            "from the spread of each server process's own median where that is larger: the "
+            "ratio the machine would give over many rounds lies within twice that of this "
+            "one about 19 times in 20, as far as rounds and processes are independent.)"
+        )
+    guarded = next(s for s in servers if s.variant == "shadowguard")
+    per_process = _process_medians(
+        [a / b for a, b in zip(guarded.rps, bare.rps, strict=True)], guarded.generation
+    )
+    if len(per_process) > 1:
+        lines.append(
+            f"shadowguard's ratio in each of its {len(per_process)} processes (req/s, median "
+            f"of its rounds): {', '.join(f'{m:.3f}' for m in per_process)}."
         )
     if "otel" in added and added["shadowguard"] > 0:
         lines.append(
@@ -412,14 +461,31 @@ def _spread(values: list[float]) -> str:
     return f"{q1:.3f} .. {q3:.3f}"
 
 
-def _error(ratios: list[float]) -> str:
+def _error(ratios: list[float], generations: list[int] | None = None) -> str:
     """`` ± `` the standard error of the median of ``ratios``, estimated from their
-    interquartile range (robust to the odd round a neighbour spoiled); empty under 8 rounds."""
+    interquartile range (robust to the odd round a neighbour spoiled); empty under 8 rounds.
+    With ``generations`` (the process of each round) from four processes or more, the error is
+    at least the one their own median ratios give: the standard deviation of those medians over
+    the root of their number (each process's luck counts once, however many rounds it served)."""
     if len(ratios) < 8:
         return ""
     q1, _, q3 = statistics.quantiles(ratios, n=4)
     sigma = (q3 - q1) / 1.349  # the IQR of a normal distribution is 1.349 sigma
-    return f" ± {1.2533 * sigma / len(ratios) ** 0.5:.3f}"  # the median's SE: 1.2533 s/sqrt(n)
+    error = 1.2533 * sigma / len(ratios) ** 0.5  # the median's SE: 1.2533 s/sqrt(n)
+    medians = _process_medians(ratios, generations)
+    if len(medians) >= 4:
+        error = max(error, statistics.stdev(medians) / len(medians) ** 0.5)
+    return f" ± {error:.3f}"
+
+
+def _process_medians(ratios: list[float], generations: list[int] | None) -> list[float]:
+    """The median of the per-round ratios each process served (none without ``generations``)."""
+    if not generations or len(generations) != len(ratios):
+        return []
+    by_process: dict[int, list[float]] = {}
+    for ratio, generation in zip(ratios, generations, strict=True):
+        by_process.setdefault(generation, []).append(ratio)
+    return [statistics.median(values) for values in by_process.values()]
 
 
 def versions() -> str:
@@ -444,6 +510,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--rounds", type=int, default=40, help="alternating rounds")
     parser.add_argument("--connections", type=int, default=16, help="wrk connections")
+    parser.add_argument(
+        "--rounds-per-process",
+        type=int,
+        default=20,
+        help="rounds before every server is restarted (each process is fast or slow its own way)",
+    )
     parser.add_argument("--variants", default=None, help="comma-separated subset (with bare)")
     parser.add_argument("--logs", default=None, help="directory for the servers' output")
     parser.add_argument(
@@ -459,6 +531,9 @@ def main(argv: list[str] | None = None) -> int:
     logs = _logs(args)
     print(f"# Web benchmark, {now()}\n")
     print(f"- wrk -t1 -c{args.connections}, {args.duration:g} s per run, {args.rounds} rounds")
+    processes = len(process_plan(args.rounds, args.rounds_per_process))
+    each = f"{args.rounds_per_process} rounds each"
+    print(f"- {processes} server process(es) per variant, one after the other ({each})")
     if SERVER_CPU is not None:
         print(f"- servers pinned to CPU {SERVER_CPU}, wrk to CPU {WRK_CPU} (taskset)")
     print(f"- {versions()}\n", flush=True)
