@@ -7,11 +7,13 @@
     python tests/benchmarks/web_bench.py --instructions  # under valgrind: no noise, ~20 minutes
 
 FastAPI on uvicorn and Flask on gunicorn (one sync worker) serve ``GET /hello`` on 127.0.0.1,
-one server per variant (bare, a pure pass-through middleware, shadowguard's middleware and its
-framework adapter, OpenTelemetry's middleware with an SDK exporting in batches to nowhere).
+one server per variant at a time (bare, a pure pass-through middleware, shadowguard's
+middleware and its framework adapter, OpenTelemetry's middleware with an SDK exporting in
+batches to nowhere).
 ``wrk`` (Debian package ``wrk``) loads them in turn, round after round, in a shuffled order; the
 table gives medians, the ratio to the bare app (median of per-round ratios) and the server's
-CPU time per request (user + system, read from the server's own processes around each run): on
+CPU time per request (user + system, read from the server's own processes around each run),
+with what a variant adds to it (median of per-round differences to the bare app): on
 a shared machine throughput swings with the neighbours' load, CPU time per request much less,
 and for a one-process server the two ratios agree. The spread of the per-round CPU ratios
 (interquartile range, under the table) says how far a ratio can be trusted: the pass-through
@@ -398,7 +400,9 @@ def report(kind: str, servers: list[Server]) -> str:
         )
         spreads[server.variant] = _spread(per_round) if server is not bare else ""
         errors[server.variant] = _error(rps_per_round, server.generation)
-        added[server.variant] = cpu - bare_cpu
+        # paired, round by round: the medians of two series swing apart in a noisy run
+        paired = [a - b for a, b in zip(server.cpu_us, bare.cpu_us, strict=True)]
+        added[server.variant] = statistics.median(paired) if paired else cpu - bare_cpu
         rows.append(
             [
                 server.variant,
