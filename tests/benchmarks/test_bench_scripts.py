@@ -170,6 +170,7 @@ def test_web_bench_restarts_the_servers_every_so_many_rounds() -> None:
     assert process_plan(15, 20) == [(0, 0, 15)]
     assert process_plan(45, 20) == [(0, 0, 20), (1, 20, 45)]  # 5 left over: joins the last
     assert process_plan(50, 20) == [(0, 0, 20), (1, 20, 40), (2, 40, 50)]
+    assert process_plan(0, 20) == []
     assert process_plan(3, 0) == [(0, 0, 1), (1, 1, 2), (2, 2, 3)]  # at least one round each
 
 

@@ -216,7 +216,8 @@ def bench(kind: str, variants: tuple[str, ...], args: argparse.Namespace, logs: 
                     stop(server)
                 servers = [renew(server, kind, logs) for server in servers]
             else:
-                servers = [start(kind, variant, logs) for variant in variants]
+                for variant in variants:  # one by one: a failed start leaves the others stoppable
+                    servers.append(start(kind, variant, logs))
             for server in servers:
                 wait_ready(server)
             for server in servers:  # warm up: imports done, caches filled, JIT-less but warm
@@ -243,6 +244,8 @@ def process_plan(rounds: int, per_process: int) -> list[tuple[int, int, int]]:
     """``(generation, first round, end)`` for each set of server processes: ``per_process``
     rounds each (at least one), the last set taking what is left over as well when that is
     under half a set (a process measured for two rounds would add its luck, not a figure)."""
+    if rounds <= 0:
+        return []
     per_process = max(1, per_process)
     starts = list(range(0, rounds, per_process))
     if len(starts) > 1 and rounds - starts[-1] < per_process / 2:
@@ -438,7 +441,7 @@ def report(kind: str, servers: list[Server]) -> str:
             "ratio the machine would give over many rounds lies within twice that of this "
             "one about 19 times in 20, as far as rounds and processes are independent.)"
         )
-    guarded = next(s for s in servers if s.variant == "shadowguard")
+    guarded = next(s for s in servers if s.variant == "shadowguard")  # as ratios[] above
     per_process = _process_medians(
         [a / b for a, b in zip(guarded.rps, bare.rps, strict=True)], guarded.generation
     )
