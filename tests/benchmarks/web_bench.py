@@ -214,7 +214,8 @@ def bench(kind: str, variants: tuple[str, ...], args: argparse.Namespace, logs: 
             if servers:
                 for server in servers:
                     stop(server)
-                servers = [renew(server, kind, logs) for server in servers]
+                for server in servers:
+                    renew(server, kind, logs)
             else:
                 for variant in variants:  # one by one: a failed start leaves the others stoppable
                     servers.append(start(kind, variant, logs))
@@ -254,11 +255,10 @@ def process_plan(rounds: int, per_process: int) -> list[tuple[int, int, int]]:
     return [(generation, a, b) for generation, (a, b) in enumerate(zip(starts, ends, strict=True))]
 
 
-def renew(server: Server, kind: str, logs: Path) -> Server:
+def renew(server: Server, kind: str, logs: Path) -> None:
     """``server``'s variant in a new process (the old one stopped), its figures kept."""
     fresh = start(kind, server.variant, logs)
     server.port, server.process, server.log = fresh.port, fresh.process, fresh.log
-    return server
 
 
 def round_order(servers: list[Server], round_: int) -> list[Server]:
@@ -392,10 +392,13 @@ def report(kind: str, servers: list[Server]) -> str:
     cpu_ratios: dict[str, float] = {}
     spreads: dict[str, str] = {}
     errors: dict[str, str] = {}
+    round_ratios: dict[str, list[float]] = {}
     for server in servers:
         median = statistics.median(server.rps)
         cpu = statistics.median(server.cpu_us or [0.0])
-        rps_per_round = [a / b for a, b in zip(server.rps, bare.rps, strict=True)]
+        rps_per_round = round_ratios[server.variant] = [
+            a / b for a, b in zip(server.rps, bare.rps, strict=True)
+        ]
         ratios[server.variant] = statistics.median(rps_per_round)
         per_round = [b / a if a else 1.0 for a, b in zip(server.cpu_us, bare.cpu_us, strict=True)]
         cpu_ratios[server.variant] = (
@@ -442,9 +445,7 @@ def report(kind: str, servers: list[Server]) -> str:
             "one about 19 times in 20, as far as rounds and processes are independent.)"
         )
     guarded = next(s for s in servers if s.variant == "shadowguard")  # as ratios[] above
-    per_process = _process_medians(
-        [a / b for a, b in zip(guarded.rps, bare.rps, strict=True)], guarded.generation
-    )
+    per_process = _process_medians(round_ratios["shadowguard"], guarded.generation)
     if len(per_process) > 1:
         lines.append(
             f"shadowguard's ratio in each of its {len(per_process)} processes (req/s, median "
